@@ -1,0 +1,45 @@
+#pragma once
+// Socket helpers shared by the server, the listener and the load generator: address parsing,
+// listening sockets, socket options. Each failure throws std::system_error whose what() is one
+// line naming the operation and the address ("bind 127.0.0.1:7000: Address already in use").
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ringwire/unique_fd.h"
+
+namespace ringwire {
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  int family() const { return storage.ss_family; }
+  std::uint16_t port() const;
+  void set_port(std::uint16_t port);
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
+  std::string to_string() const;  // "127.0.0.1:7000", "[::1]:7000"
+};
+
+// A numeric IPv4/IPv6 address or a host name (first result), with a port.
+SocketAddress resolve_address(std::string_view host, std::uint16_t port);
+// The local address a socket is bound to.
+SocketAddress local_address(int fd);
+
+// Listen queue length: the kernel caps it at net.core.somaxconn.
+inline constexpr int kListenBacklog = 4096;
+
+// A non-blocking, close-on-exec listening socket bound to `address`. With `reuse_port`, more
+// sockets may bind the same address and the kernel spreads new connections over them.
+UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port,
+                            int backlog = kListenBacklog);
+
+void set_no_delay(int fd);  // TCP_NODELAY: small replies go out at once
+// The socket's pending error (SO_ERROR), 0 when none.
+int socket_error(int fd);
+
+}  // namespace ringwire

@@ -1,0 +1,88 @@
+#pragma once
+// Server: runs a Service on every loop of a Reactor. Per loop it owns one Listener (all bound to
+// the same address with SO_REUSEPORT), one RingPool, one Service instance, the loop's connections
+// and its LoopStats. Nothing is shared between loops on the data path; the connection limit is one
+// atomic counter touched only on accept and close.
+//
+// Call start(), port(), drain() and stats() from the controlling thread (any thread for stats()).
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringwire/connection.h"
+#include "ringwire/net.h"
+#include "ringwire/reactor.h"
+#include "ringwire/service.h"
+#include "ringwire/stats.h"
+
+namespace ringwire {
+
+struct ServerOptions {
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 7000;  // 0: the kernel picks a free port (see port())
+  ConnectionLimits limits;
+  std::uint64_t max_connections = 0;  // 0: no limit beyond the descriptor table
+};
+
+struct StatsSnapshot {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_open = 0;
+  std::uint64_t closed[kCloseReasonCount] = {};
+  std::uint64_t frames_received = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t frames_oversized = 0;
+  std::uint64_t trailing_bytes_dropped = 0;
+  std::uint64_t backpressure_pauses = 0;
+  std::uint64_t accept_errors = 0;
+  std::uint64_t accept_pauses = 0;
+  std::uint64_t ring_bytes_lent = 0;
+
+  std::uint64_t closed_for(CloseReason reason) const {
+    return closed[static_cast<std::size_t>(reason)];
+  }
+  void add(const LoopStats& loop);
+};
+
+class Server {
+ public:
+  Server(Reactor& reactor, ServerOptions options, ServiceFactory make_service);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds one listening socket per loop and starts accepting. Throws std::system_error whose
+  // what() is one line ("bind 127.0.0.1:7000: Address already in use"). A port already served by
+  // another process is refused, even one that also uses SO_REUSEPORT.
+  void start();
+  std::uint16_t port() const { return address_.port(); }
+  const SocketAddress& address() const { return address_; }
+  std::size_t loop_count() const { return loops_.size(); }
+
+  // Graceful drain: close every listener, then close each connection once it is quiet (nothing
+  // unread, no partial frame, nothing unsent); at `timeout` cut off the rest (counted as
+  // kDrainTimeout). `done` runs once, on a loop thread, when every loop has no connection left.
+  void drain(Clock::duration timeout, std::function<void()> done);
+
+  StatsSnapshot stats() const;               // any thread
+  StatsSnapshot loop_stats(std::size_t loop) const;
+
+ private:
+  class LoopPart;
+
+  Reactor& reactor_;
+  ServerOptions options_;
+  ServiceFactory make_service_;
+  SocketAddress address_;
+  std::vector<std::unique_ptr<LoopPart>> loops_;
+  std::atomic<std::uint64_t> open_connections_{0};
+  std::atomic<std::size_t> loops_drained_{0};
+  std::function<void()> drained_callback_;
+};
+
+}  // namespace ringwire

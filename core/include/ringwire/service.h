@@ -1,0 +1,46 @@
+#pragma once
+// Service: what a server does with each complete frame. Knows nothing of sockets, loops or engines:
+// the native Connection and the libuv engine call the same services. One instance per loop (made by
+// a ServiceFactory), so a service may keep per-loop state without locks.
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace ringwire {
+
+// Where a service writes its reply bytes: whole frames, header included (see frame.h).
+class ReplyWriter {
+ public:
+  // Room for exactly `n` more reply bytes, contiguous; the caller fills all of it.
+  // Throws std::bad_alloc if the output cannot grow.
+  virtual std::span<std::byte> append(std::size_t n) = 0;
+
+ protected:
+  ~ReplyWriter() = default;
+};
+
+enum class FrameVerdict : unsigned char {
+  kDone,           // handled; any reply was written to the ReplyWriter
+  kEcho,           // reply with the frame exactly as received (sent from the input, no copy)
+  kProtocolError,  // the frame breaks the service's rules: reply owed so far, then close
+};
+
+struct FrameResult {
+  FrameVerdict verdict = FrameVerdict::kDone;
+  std::string_view error;  // for kProtocolError: a static description, logged with the peer
+};
+
+class Service {
+ public:
+  virtual ~Service() = default;
+  virtual std::string_view name() const = 0;
+  // One complete frame's payload. The span is valid only during the call.
+  virtual FrameResult on_frame(std::span<const std::byte> payload, ReplyWriter& out) = 0;
+};
+
+using ServiceFactory = std::function<std::unique_ptr<Service>()>;
+
+}  // namespace ringwire
