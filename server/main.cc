@@ -17,11 +17,6 @@ using namespace ringwire;
 
 namespace {
 
-std::unique_ptr<Engine> make_engine(const ServerConfig& config) {
-  if (config.engine == "native") return make_native_engine(config);
-  throw std::invalid_argument("engine '" + config.engine + "' is not in this build");
-}
-
 void report_totals(const StatsSnapshot& stats) {
   log(LogLevel::kInfo,
       "stopped: {} connection(s) served, {} frame(s), {} byte(s) in, {} byte(s) out; "

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engines/engine.h"
 #include "ringwire/poller.h"
 #include "services/services.h"
 
@@ -24,7 +25,7 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
       ->check(CLI::IsMember(service_names()))
       ->capture_default_str();
   app.add_option("--engine", config.engine, "native: ringwire's reactor; uv: libuv loops")
-      ->check(CLI::IsMember({"native", "uv"}))
+      ->check(CLI::IsMember(engine_names()))
       ->capture_default_str();
   app.add_option("--backend", config.backend,
                  "Poller of the native engine (default: the platform's best)")

@@ -42,6 +42,7 @@ class NativeEngine final : public Engine {
     reactor_.join();
   }
   StatsSnapshot stats() const override { return server_.stats(); }
+  StatsSnapshot loop_stats(std::size_t loop) const override { return server_.loop_stats(loop); }
 
  private:
   Reactor reactor_;
