@@ -91,6 +91,18 @@ UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port, int b
   return socket;
 }
 
+std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size_t count) {
+  {
+    UniqueFd probe = make_listen_socket(address, /*reuse_port=*/false);
+    address = local_address(probe.get());  // the real port when 0 was asked for
+  }
+  std::vector<UniqueFd> sockets;
+  for (std::size_t i = 0; i < count; ++i) {
+    sockets.push_back(make_listen_socket(address, /*reuse_port=*/true));
+  }
+  return sockets;
+}
+
 void set_no_delay(int fd) {
   const int on = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);

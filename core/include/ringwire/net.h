@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ringwire/unique_fd.h"
 
@@ -37,6 +38,12 @@ inline constexpr int kListenBacklog = 4096;
 // sockets may bind the same address and the kernel spreads new connections over them.
 UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port,
                             int backlog = kListenBacklog);
+
+// `count` listening sockets bound to `address` with SO_REUSEPORT (one per loop). SO_REUSEPORT would
+// let us silently share a port with another server of the same user, so it first binds once
+// without it: a port in use is refused ("bind 127.0.0.1:7000: Address already in use"). A port of
+// 0 is replaced in `address` by the one the kernel picked.
+std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size_t count);
 
 void set_no_delay(int fd);  // TCP_NODELAY: small replies go out at once
 // The socket's pending error (SO_ERROR), 0 when none.
