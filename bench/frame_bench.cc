@@ -34,8 +34,8 @@ void BM_DecodeFrames(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(frames);
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count));
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * stream.size()));
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(stream.size()));
 }
 BENCHMARK(BM_DecodeFrames)->Arg(64)->Arg(64 * 1024);
 

@@ -23,7 +23,7 @@ void BM_RingWriteRead(benchmark::State& state) {
     benchmark::DoNotOptimize(ring.readable().data());
     ring.consume(chunk);
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * chunk));
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(chunk));
 }
 BENCHMARK(BM_RingWriteRead)->Arg(64)->Arg(4096)->Arg(32 * 1024);
 
