@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
 
 #include "ringwire/log.h"
@@ -26,8 +27,9 @@ std::vector<std::size_t> allowed_cpus() {
 }  // namespace
 
 void setup_loop_thread(std::size_t index, bool pin) {
-  const std::string name = "ringwire-loop" + std::to_string(index);
-  ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
+  char name[16];  // the kernel's limit for a thread name, with its terminator
+  std::snprintf(name, sizeof name, "ringwire-loop%zu", index);
+  ::pthread_setname_np(::pthread_self(), name);
   if (!pin) return;
   const auto cpus = allowed_cpus();
   if (cpus.empty()) return;

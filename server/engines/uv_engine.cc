@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -271,6 +272,11 @@ class UvEngine final : public Engine {
   ~UvEngine() override { stop(); }
 
   void start() override {
+    if (config_.balance != "kernel") {
+      // One listener per loop is how a libuv server spreads connections; a hand-off between
+      // loops is the native engine's feature, not part of this peer.
+      throw std::invalid_argument("--balance " + config_.balance + " needs --engine native");
+    }
     // libuv writes with write()/writev(), not send(MSG_NOSIGNAL): without this a peer's reset
     // would kill the process with SIGPIPE instead of failing one write with EPIPE.
     ::signal(SIGPIPE, SIG_IGN);
