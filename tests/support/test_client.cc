@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -19,7 +20,7 @@ namespace ringwire::test {
 Bytes make_frame(std::span<const std::byte> payload) {
   Bytes frame(kFrameHeaderSize + payload.size());
   encode_frame_header(frame, static_cast<std::uint32_t>(payload.size()));
-  std::memcpy(frame.data() + kFrameHeaderSize, payload.data(), payload.size());
+  std::copy(payload.begin(), payload.end(), frame.begin() + kFrameHeaderSize);  // empty: no-op
   return frame;
 }
 
