@@ -37,9 +37,9 @@ namespace ringwire {
 
 struct ConnectionLimits {
   std::uint32_t max_frame = 16u * 1024 * 1024;
-  Clock::duration idle_timeout{};                // zero: none
-  std::size_t high_water = 256 * 1024;           // stop reading at this much unsent output
-  std::size_t low_water = 64 * 1024;             // resume reading at this much
+  Clock::duration idle_timeout{};       // zero: none
+  std::size_t high_water = 256 * 1024;  // stop reading at this much unsent output
+  std::size_t low_water = 64 * 1024;    // resume reading at this much
 };
 
 class Connection;
@@ -56,9 +56,8 @@ struct ConnectionContext {
 
 class Connection final : public IoHandler, private ReplyWriter {
  public:
-  // Bytes read per recv() attempt are bounded by the ring; per wake-up we read at most this many
-  // times so one fast peer cannot starve the others on its loop (level-triggered: the rest is
-  // reported again next turn).
+  // Per wake-up at most this many recv() calls, so one fast peer cannot starve the others on its
+  // loop (level-triggered: what is left is reported again next turn).
   static constexpr int kMaxReadsPerWakeup = 16;
   // After shutting our side down, how long we keep reading (and dropping) the peer's bytes so our
   // replies are not destroyed by a reset.
@@ -72,7 +71,7 @@ class Connection final : public IoHandler, private ReplyWriter {
   void start();
   // The server is draining: close as soon as nothing is unread, partial or unsent.
   void begin_drain();
-  // Closes now (drain timeout, shutdown). Calls on_closed.
+  // Closes now (drain timeout, shutdown).
   void abort(CloseReason reason);
 
   void on_io(const Event& event) override;
@@ -80,27 +79,41 @@ class Connection final : public IoHandler, private ReplyWriter {
   std::size_t index_in_owner = 0;  // the owner's bookkeeping (O(1) removal)
 
  private:
-  enum class State : std::uint8_t { kOpen, kFlushThenClose, kLingering, kClosed };
+  enum class State : std::uint8_t {
+    kOpen,            // reading, decoding, replying
+    kFlushThenClose,  // no more reading: send what is owed, then close (or linger)
+    kLingering,       // our side is shut; dropping the peer's bytes until it closes
+    kClosed,          // done: the owner destroys us at the end of the current entry point
+  };
 
-  std::span<std::byte> append(std::size_t n) override;  // ReplyWriter
+  std::span<std::byte> append(std::size_t n) override;  // ReplyWriter, for the service
 
   void handle_readable();
-  bool receive_once();  // false when nothing more can be read now
+  bool receive_once();
   void process_input();
-  bool ensure_input_space();
+  void skip_frame(std::size_t size);
+  bool make_input_room();
   void send_pending();
-  void update_interest();
+  void release_sent_echo(std::size_t n);
   void on_peer_finished();
-  void protocol_error(std::uint32_t length, std::string_view what);
-  void begin_close(CloseReason reason);
-  void finish(CloseReason reason);
-  bool quiet() const;
-  void return_idle_rings();
-  void arm_idle_timer(TimePoint deadline);
-  void on_idle_timer();
+  void protocol_error(std::string_view what, std::uint32_t length);
+  void flush_then_close(CloseReason reason);
+  void maybe_finish_flush();
+  void start_lingering();
   void linger_read();
+  void close_now(CloseReason reason);
+  void update_backpressure();
+  bool can_read() const;
+  bool quiet() const;
+  void arm_timer(TimePoint deadline);
+  void on_timer();
+  RingBuffer take_ring(std::size_t min_capacity);
+  void give_back(RingBuffer& ring);
   std::size_t unsent() const { return echo_bytes_ + output_.size(); }
-  void after_event();  // closes and hands back to the owner if finished; the last call made
+  std::size_t owed_in_input() const { return echo_bytes_ + skipped_bytes_; }
+  // Every entry point ends here: hands idle rings back and sets interest, or, once closed,
+  // releases everything and calls on_closed (which destroys us) as its very last step.
+  void after_event();
 
   ConnectionContext& ctx_;
   UniqueFd socket_;
@@ -109,14 +122,14 @@ class Connection final : public IoHandler, private ReplyWriter {
   RingBuffer input_;
   RingBuffer output_;
   std::size_t echo_bytes_ = 0;     // unsent echoed prefix of the input ring
-  std::size_t decoded_bytes_ = 0;  // input bytes decoded past the echoed prefix (skipped frame)
+  std::size_t skipped_bytes_ = 0;  // a decoded non-echo frame right after that prefix
   State state_ = State::kOpen;
   CloseReason close_reason_ = CloseReason::kPeerClosed;
-  bool reading_paused_ = false;
-  bool peer_finished_ = false;  // EOF seen
+  bool reading_paused_ = false;  // backpressure
+  bool peer_finished_ = false;   // recv() returned 0
   bool draining_ = false;
-  bool writable_wanted_ = false;
-  TimerId idle_timer_ = kNoTimer;
+  bool want_write_ = false;   // a send was partial: wait for the socket to drain
+  TimerId timer_ = kNoTimer;  // idle timeout, or the linger deadline
   TimePoint last_progress_{};
 };
 

@@ -20,9 +20,9 @@ enum class FrameStatus : std::uint8_t {
 
 struct FrameView {
   FrameStatus status = FrameStatus::kNeedMore;
-  std::uint32_t length = 0;              // the announced payload length, once the header is in
-  std::size_t needed = kFrameHeaderSize; // header + payload bytes this frame occupies (or header)
-  std::span<const std::byte> payload;    // valid only when status == kComplete
+  std::uint32_t length = 0;               // the announced payload length, once the header is in
+  std::size_t needed = kFrameHeaderSize;  // header + payload bytes this frame occupies (or header)
+  std::span<const std::byte> payload;     // valid only when status == kComplete
 };
 
 // Reads a big-endian u32 from the first four bytes of `in` (in.size() >= 4).

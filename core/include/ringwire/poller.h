@@ -27,10 +27,10 @@ constexpr bool has(Interest set, Interest bit) {
   return (static_cast<std::uint8_t>(set) & static_cast<std::uint8_t>(bit)) != 0;
 }
 
-// Event flags, a bit set.
+// Event flags, a bit set. Hangup and error are reported whatever the interest.
 inline constexpr std::uint32_t kEventReadable = 1u << 0;
 inline constexpr std::uint32_t kEventWritable = 1u << 1;
-inline constexpr std::uint32_t kEventHangup = 1u << 2;  // peer closed (at least) its write side
+inline constexpr std::uint32_t kEventHangup = 1u << 2;  // both directions are shut (or reset)
 inline constexpr std::uint32_t kEventError = 1u << 3;   // the socket has a pending error
 
 struct Event {

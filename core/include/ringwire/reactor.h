@@ -14,9 +14,9 @@
 namespace ringwire {
 
 struct ReactorOptions {
-  std::size_t loops = 0;     // 0: one per online core
-  bool pin_cpus = false;     // pin loop i to the i-th CPU the process may run on
-  std::string backend;       // empty: the platform's best
+  std::size_t loops = 0;  // 0: one per online core
+  bool pin_cpus = false;  // pin loop i to the i-th CPU the process may run on
+  std::string backend;    // empty: the platform's best
 };
 
 class Reactor {
@@ -28,6 +28,7 @@ class Reactor {
 
   std::size_t size() const { return loops_.size(); }
   EventLoop& loop(std::size_t index) { return *loops_[index]; }
+  const EventLoop& loop(std::size_t index) const { return *loops_[index]; }
 
   void start();  // one thread per loop
   void stop();   // asks every loop to stop; any thread

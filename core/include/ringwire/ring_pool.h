@@ -17,12 +17,12 @@
 namespace ringwire {
 
 struct RingPoolStats {
-  std::uint64_t rings_lent = 0;     // rings held by connections now
-  std::uint64_t bytes_lent = 0;     // their capacity
-  std::uint64_t rings_cached = 0;   // rings on the free lists now
+  std::uint64_t rings_lent = 0;    // rings held by connections now
+  std::uint64_t bytes_lent = 0;    // their capacity
+  std::uint64_t rings_cached = 0;  // rings on the free lists now
   std::uint64_t bytes_cached = 0;
-  std::uint64_t rings_mapped = 0;   // rings created since start (each a memfd + mmaps)
-  std::uint64_t map_failures = 0;   // creation refused by the kernel
+  std::uint64_t rings_mapped = 0;  // rings created since start (each a memfd + mmaps)
+  std::uint64_t map_failures = 0;  // creation refused by the kernel
 };
 
 class RingPool {
@@ -40,7 +40,7 @@ class RingPool {
   // A clear ring of at least `min_capacity` bytes. Throws std::system_error if none can be mapped.
   RingBuffer acquire(std::size_t min_capacity = kMinRingCapacity);
   // Takes back a ring (any state; it is cleared). A ring with no mapping is ignored.
-  void release(RingBuffer&& ring);
+  void release(RingBuffer ring);
 
   const RingPoolStats& stats() const { return stats_; }
 

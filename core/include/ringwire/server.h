@@ -69,11 +69,12 @@ class Server {
   // kDrainTimeout). `done` runs once, on a loop thread, when every loop has no connection left.
   void drain(Clock::duration timeout, std::function<void()> done);
 
-  StatsSnapshot stats() const;               // any thread
+  StatsSnapshot stats() const;  // any thread
   StatsSnapshot loop_stats(std::size_t loop) const;
 
  private:
   class LoopPart;
+  void on_loop_drained();
 
   Reactor& reactor_;
   ServerOptions options_;

@@ -26,15 +26,15 @@ class Counter {
 
 // Why a connection was closed. Every close has exactly one reason, and each is counted.
 enum class CloseReason : std::uint8_t {
-  kPeerClosed,       // the peer finished (EOF) and every reply owed was sent
-  kPeerReset,        // the peer reset the connection or the socket failed
-  kProtocolError,    // a frame broke the protocol (oversized length, bad request)
-  kIdleTimeout,      // no frame completed within --idle-timeout
-  kDrained,          // graceful drain: closed once quiet
-  kDrainTimeout,     // graceful drain: still busy when --drain-timeout passed (cut off)
-  kMaxConnections,   // accepted past --max-connections and closed at once
-  kOutOfMemory,      // no ring buffer could be mapped for it
-  kShutdown,         // the server stopped without draining
+  kPeerClosed,      // the peer finished (EOF) and every reply owed was sent
+  kPeerReset,       // the peer reset the connection or the socket failed
+  kProtocolError,   // a frame broke the protocol (oversized length, bad request)
+  kIdleTimeout,     // no frame completed within --idle-timeout
+  kDrained,         // graceful drain: closed once quiet
+  kDrainTimeout,    // graceful drain: still busy when --drain-timeout passed (cut off)
+  kMaxConnections,  // accepted past --max-connections and closed at once
+  kOutOfMemory,     // no ring buffer could be mapped for it
+  kShutdown,        // the server stopped without draining
 };
 inline constexpr std::size_t kCloseReasonCount = 9;
 std::string_view to_string(CloseReason reason);
@@ -46,7 +46,7 @@ struct LoopStats {
   Counter frames_received;
   Counter bytes_received;
   Counter bytes_sent;
-  Counter frames_oversized;    // a length over max-frame (also a kProtocolError close)
+  Counter frames_oversized;        // a length over max-frame (also a kProtocolError close)
   Counter trailing_bytes_dropped;  // bytes of an incomplete last frame at EOF or close
   Counter backpressure_pauses;     // times reading stopped because unsent output was too high
   Counter accept_errors;           // failed accepts (EMFILE, ENFILE, ENOBUFS...)

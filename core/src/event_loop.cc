@@ -1,0 +1,146 @@
+#include "ringwire/event_loop.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <system_error>
+
+namespace ringwire {
+namespace {
+
+constexpr std::uint32_t slot_of(IoToken token) { return static_cast<std::uint32_t>(token); }
+constexpr std::uint32_t generation_of(IoToken token) {
+  return static_cast<std::uint32_t>(token >> 32);
+}
+constexpr IoToken make_token(std::uint32_t slot, std::uint32_t generation) {
+  return (IoToken{generation} << 32) | slot;
+}
+
+}  // namespace
+
+// Waker: the eventfd other threads write to wake the loop for posted tasks or stop().
+class EventLoop::Waker final : public IoHandler {
+ public:
+  Waker() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (!fd_) throw std::system_error(errno, std::generic_category(), "eventfd");
+  }
+  int fd() const { return fd_.get(); }
+  void wake() {
+    const std::uint64_t one = 1;
+    // EAGAIN means the counter is saturated: the loop is already due to wake.
+    [[maybe_unused]] auto ignored = ::write(fd_.get(), &one, sizeof one);
+  }
+  void on_io(const Event&) override {
+    std::uint64_t count;
+    [[maybe_unused]] auto ignored = ::read(fd_.get(), &count, sizeof count);
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+EventLoop::EventLoop(std::string_view backend)
+    : poller_(make_poller(backend)), waker_(std::make_unique<Waker>()) {
+  add_io(waker_->fd(), Interest::kRead, *waker_);
+}
+
+EventLoop::~EventLoop() = default;
+
+void EventLoop::run() {
+  owner_.store(std::this_thread::get_id());
+  std::array<Event, kMaxEventsPerWait> events;
+  while (!stop_requested_.load(std::memory_order_acquire)) {
+    const std::size_t n = poller_->wait(events, wait_timeout_ns());
+    refresh_now();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (Registration* registration = find(events[i].token)) {
+        registration->handler->on_io(events[i]);
+      }
+    }
+    timers_.run_due(now_);
+    run_posted_tasks();
+  }
+  stop_requested_.store(false);
+}
+
+void EventLoop::stop() {
+  stop_requested_.store(true, std::memory_order_release);
+  waker_->wake();
+}
+
+void EventLoop::post(Task task) {
+  bool was_empty;
+  {
+    std::lock_guard lock(tasks_mutex_);
+    was_empty = tasks_.empty();
+    tasks_.push_back(std::move(task));
+  }
+  // Only the first task of a batch needs a wake-up: the loop takes the whole batch at once.
+  if (was_empty) waker_->wake();
+}
+
+void EventLoop::run_posted_tasks() {
+  {
+    std::lock_guard lock(tasks_mutex_);
+    if (tasks_.empty()) return;
+    running_tasks_.swap(tasks_);
+  }
+  for (Task& task : running_tasks_) task();
+  running_tasks_.clear();
+}
+
+std::int64_t EventLoop::wait_timeout_ns() const {
+  if (timers_.empty()) return -1;
+  const auto wait = timers_.next_deadline() - Clock::now();
+  return std::max<std::int64_t>(0,
+                                std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count());
+}
+
+IoToken EventLoop::add_io(int fd, Interest interest, IoHandler& handler) {
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(registrations_.size());
+    registrations_.emplace_back();
+  }
+  Registration& r = registrations_[slot];
+  const IoToken token = make_token(slot, r.generation);
+  poller_->add(fd, token, interest);
+  r.handler = &handler;
+  r.fd = fd;
+  r.interest = interest;
+  ++live_registrations_;
+  return token;
+}
+
+void EventLoop::set_interest(IoToken token, Interest interest) {
+  Registration* r = find(token);
+  if (r == nullptr || r->interest == interest) return;
+  poller_->modify(r->fd, token, interest);
+  r->interest = interest;
+}
+
+void EventLoop::remove_io(IoToken token) {
+  Registration* r = find(token);
+  if (r == nullptr) return;
+  poller_->remove(r->fd);
+  r->handler = nullptr;
+  r->fd = -1;
+  ++r->generation;  // events already fetched for this registration are dropped by find()
+  free_slots_.push_back(slot_of(token));
+  --live_registrations_;
+}
+
+EventLoop::Registration* EventLoop::find(IoToken token) {
+  const std::uint32_t slot = slot_of(token);
+  if (slot >= registrations_.size()) return nullptr;
+  Registration& r = registrations_[slot];
+  if (r.handler == nullptr || r.generation != generation_of(token)) return nullptr;
+  return &r;
+}
+
+}  // namespace ringwire

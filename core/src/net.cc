@@ -1,0 +1,106 @@
+#include "ringwire/net.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace ringwire {
+namespace {
+
+[[noreturn]] void fail(int error, const std::string& what) {
+  throw std::system_error(error, std::generic_category(), what);
+}
+
+}  // namespace
+
+std::uint16_t SocketAddress::port() const {
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+}
+
+void SocketAddress::set_port(std::uint16_t port) {
+  if (family() == AF_INET6) {
+    reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
+  } else {
+    reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
+  }
+}
+
+std::string SocketAddress::to_string() const {
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (family() == AF_INET6) {
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, text,
+                sizeof text);
+    return "[" + std::string(text) + "]:" + std::to_string(port());
+  }
+  ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text,
+              sizeof text);
+  return std::string(text) + ":" + std::to_string(port());
+}
+
+SocketAddress resolve_address(std::string_view host, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+  addrinfo* results = nullptr;
+  const std::string host_text(host);
+  const std::string port_text = std::to_string(port);
+  const int rc = ::getaddrinfo(host_text.c_str(), port_text.c_str(), &hints, &results);
+  if (rc != 0 || results == nullptr) {
+    throw std::system_error(EINVAL, std::generic_category(),
+                            "address '" + host_text + "': " + ::gai_strerror(rc));
+  }
+  SocketAddress address;
+  std::memcpy(&address.storage, results->ai_addr, results->ai_addrlen);
+  address.length = results->ai_addrlen;
+  ::freeaddrinfo(results);
+  return address;
+}
+
+SocketAddress local_address(int fd) {
+  SocketAddress address;
+  address.length = sizeof address.storage;
+  if (::getsockname(fd, address.get(), &address.length) != 0) fail(errno, "getsockname");
+  return address;
+}
+
+UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port, int backlog) {
+  UniqueFd socket(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!socket) fail(errno, "socket for " + address.to_string());
+  const int on = 1;
+  // SO_REUSEADDR: restart at once even while old connections sit in TIME_WAIT.
+  ::setsockopt(socket.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (reuse_port && ::setsockopt(socket.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    fail(errno, "SO_REUSEPORT on " + address.to_string());
+  }
+  if (address.family() == AF_INET6) {
+    // "::" serves IPv6 only, so a second server may own 0.0.0.0 on the same port.
+    ::setsockopt(socket.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  }
+  if (::bind(socket.get(), address.get(), address.length) != 0) {
+    fail(errno, "bind " + address.to_string());
+  }
+  if (::listen(socket.get(), backlog) != 0) fail(errno, "listen " + address.to_string());
+  return socket;
+}
+
+void set_no_delay(int fd) {
+  const int on = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
+int socket_error(int fd) {
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return errno;
+  return error;
+}
+
+}  // namespace ringwire

@@ -1,0 +1,77 @@
+#include "ringwire/ring_buffer.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <system_error>
+#include <utility>
+
+#include "ringwire/unique_fd.h"
+
+namespace ringwire {
+namespace {
+
+std::size_t round_capacity(std::size_t min_capacity) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return std::bit_ceil(std::max(min_capacity, page));
+}
+
+[[noreturn]] void fail(const char* what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+}  // namespace
+
+RingBuffer::RingBuffer(std::size_t min_capacity) {
+  const std::size_t capacity = round_capacity(min_capacity);
+  UniqueFd memory(::memfd_create("ringwire-ring", MFD_CLOEXEC));
+  if (!memory) fail("memfd_create");
+  if (::ftruncate(memory.get(), static_cast<off_t>(capacity)) != 0) fail("ftruncate");
+
+  // Reserve 2*capacity of address space, then map the same pages over each half.
+  void* reserved = ::mmap(nullptr, 2 * capacity, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (reserved == MAP_FAILED) fail("mmap reserve");
+  auto* base = static_cast<std::byte*>(reserved);
+  for (std::byte* half : {base, base + capacity}) {
+    if (::mmap(half, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, memory.get(), 0) ==
+        MAP_FAILED) {
+      const int error = errno;
+      ::munmap(reserved, 2 * capacity);
+      errno = error;
+      fail("mmap mirror");
+    }
+  }
+  base_ = base;
+  capacity_ = capacity;
+  // `memory` closes here: the two mappings keep the pages alive without holding a descriptor.
+}
+
+RingBuffer::RingBuffer(RingBuffer&& other) noexcept
+    : base_(std::exchange(other.base_, nullptr)),
+      capacity_(std::exchange(other.capacity_, 0)),
+      read_(std::exchange(other.read_, 0)),
+      write_(std::exchange(other.write_, 0)) {}
+
+RingBuffer& RingBuffer::operator=(RingBuffer&& other) noexcept {
+  if (this != &other) {
+    unmap();
+    base_ = std::exchange(other.base_, nullptr);
+    capacity_ = std::exchange(other.capacity_, 0);
+    read_ = std::exchange(other.read_, 0);
+    write_ = std::exchange(other.write_, 0);
+  }
+  return *this;
+}
+
+RingBuffer::~RingBuffer() { unmap(); }
+
+void RingBuffer::unmap() {
+  if (base_ != nullptr) ::munmap(base_, 2 * capacity_);
+  base_ = nullptr;
+  capacity_ = 0;
+  read_ = write_ = 0;
+}
+
+}  // namespace ringwire

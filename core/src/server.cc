@@ -1,0 +1,183 @@
+#include "ringwire/server.h"
+
+#include <system_error>
+
+#include "ringwire/listener.h"
+#include "ringwire/log.h"
+#include "ringwire/ring_pool.h"
+
+namespace ringwire {
+
+void StatsSnapshot::add(const LoopStats& loop) {
+  connections_accepted += loop.connections_accepted.get();
+  connections_open += loop.connections_open.get();
+  for (std::size_t i = 0; i < kCloseReasonCount; ++i) closed[i] += loop.closed[i].get();
+  frames_received += loop.frames_received.get();
+  bytes_received += loop.bytes_received.get();
+  bytes_sent += loop.bytes_sent.get();
+  frames_oversized += loop.frames_oversized.get();
+  trailing_bytes_dropped += loop.trailing_bytes_dropped.get();
+  backpressure_pauses += loop.backpressure_pauses.get();
+  accept_errors += loop.accept_errors.get();
+  accept_pauses += loop.accept_pauses.get();
+  ring_bytes_lent += loop.ring_bytes_lent.get();
+}
+
+// LoopPart: the server's share of one loop. Owned by the Server; owns that loop's Listener,
+// RingPool, Service instance and Connections. Loop thread only, except construction.
+class Server::LoopPart final : public AcceptHandler {
+ public:
+  // At most one "connection limit reached" line per interval.
+  static constexpr std::chrono::seconds kLimitLogInterval{1};
+
+  LoopPart(Server& server, EventLoop& loop, UniqueFd listen_socket)
+      : server_(server),
+        loop_(loop),
+        service_(server.make_service_()),
+        context_{loop,
+                 rings_,
+                 *service_,
+                 stats_,
+                 server.options_.limits,
+                 [this](Connection& connection) { on_closed(connection); }},
+        listener_(loop, std::move(listen_socket), *this, stats_) {}
+
+  ~LoopPart() {
+    for (auto& connection : connections_) connection->index_in_owner = kDetached;
+    connections_.clear();
+  }
+
+  void start() {
+    loop_.post([this] { listener_.start(); });
+  }
+
+  void drain(Clock::duration timeout) {
+    loop_.post([this, timeout] {
+      draining_ = true;
+      listener_.close();
+      drain_timer_ = loop_.add_timer_after(timeout, [this] { cut_off(); });
+      std::vector<Connection*> open;
+      for (auto& connection : connections_) open.push_back(connection.get());
+      for (Connection* connection : open) connection->begin_drain();  // may close it
+      if (connections_.empty()) finish_drain();
+    });
+  }
+
+  void on_accepted(UniqueFd socket, const SocketAddress& peer) override {
+    stats_.connections_accepted.add();
+    const std::uint64_t limit = server_.options_.max_connections;
+    if (limit != 0 && server_.open_connections_.load(std::memory_order_relaxed) >= limit) {
+      stats_.count_close(CloseReason::kMaxConnections);
+      ++refused_since_log_;
+      if (loop_.now() - last_limit_log_ >= kLimitLogInterval) {
+        log(LogLevel::kWarn,
+            "--max-connections {} reached: closed {} new connection(s), last "
+            "from {}",
+            limit, refused_since_log_, peer.to_string());
+        last_limit_log_ = loop_.now();
+        refused_since_log_ = 0;
+      }
+      return;  // `socket` closes here
+    }
+    server_.open_connections_.fetch_add(1, std::memory_order_relaxed);
+    stats_.connections_open.add();
+    auto connection = std::make_unique<Connection>(context_, std::move(socket), peer);
+    connection->index_in_owner = connections_.size();
+    Connection& started = *connection;
+    connections_.push_back(std::move(connection));
+    started.start();
+  }
+
+  LoopStats& stats() { return stats_; }
+
+ private:
+  static constexpr std::size_t kDetached = ~std::size_t{0};
+
+  void on_closed(Connection& connection) {
+    server_.open_connections_.fetch_sub(1, std::memory_order_relaxed);
+    const std::size_t index = connection.index_in_owner;
+    if (index == kDetached) return;  // the owner itself is tearing down
+    if (index != connections_.size() - 1) {
+      std::swap(connections_[index], connections_.back());
+      connections_[index]->index_in_owner = index;
+    }
+    connections_.pop_back();  // destroys `connection`
+    if (draining_ && connections_.empty()) finish_drain();
+  }
+
+  void cut_off() {
+    drain_timer_ = kNoTimer;
+    if (!connections_.empty()) {
+      log(LogLevel::kWarn, "drain timeout: cutting off {} busy connection(s) on this loop",
+          connections_.size());
+    }
+    while (!connections_.empty()) connections_.back()->abort(CloseReason::kDrainTimeout);
+  }
+
+  void finish_drain() {
+    if (drained_) return;
+    drained_ = true;
+    loop_.cancel_timer(drain_timer_);
+    server_.on_loop_drained();
+  }
+
+  Server& server_;
+  EventLoop& loop_;
+  LoopStats stats_;
+  RingPool rings_;
+  std::unique_ptr<Service> service_;
+  ConnectionContext context_;
+  Listener listener_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  bool draining_ = false;
+  bool drained_ = false;
+  TimerId drain_timer_ = kNoTimer;
+  TimePoint last_limit_log_{};
+  std::uint64_t refused_since_log_ = 0;
+};
+
+Server::Server(Reactor& reactor, ServerOptions options, ServiceFactory make_service)
+    : reactor_(reactor), options_(std::move(options)), make_service_(std::move(make_service)) {}
+
+Server::~Server() = default;
+
+void Server::start() {
+  address_ = resolve_address(options_.bind, options_.port);
+  {
+    // SO_REUSEPORT would let us silently share a port with another server of the same user:
+    // bind once without it first, so a port in use is refused ("Address already in use").
+    UniqueFd probe = make_listen_socket(address_, /*reuse_port=*/false);
+    address_ = local_address(probe.get());  // the real port when 0 was asked for
+  }
+  std::vector<UniqueFd> sockets;
+  for (std::size_t i = 0; i < reactor_.size(); ++i) {
+    sockets.push_back(make_listen_socket(address_, /*reuse_port=*/true));
+  }
+  for (std::size_t i = 0; i < reactor_.size(); ++i) {
+    loops_.push_back(std::make_unique<LoopPart>(*this, reactor_.loop(i), std::move(sockets[i])));
+  }
+  for (auto& loop : loops_) loop->start();
+}
+
+void Server::drain(Clock::duration timeout, std::function<void()> done) {
+  drained_callback_ = std::move(done);
+  for (auto& loop : loops_) loop->drain(timeout);
+}
+
+void Server::on_loop_drained() {
+  if (loops_drained_.fetch_add(1) + 1 == loops_.size() && drained_callback_) drained_callback_();
+}
+
+StatsSnapshot Server::stats() const {
+  StatsSnapshot total;
+  for (const auto& loop : loops_) total.add(loop->stats());
+  return total;
+}
+
+StatsSnapshot Server::loop_stats(std::size_t loop) const {
+  StatsSnapshot snapshot;
+  snapshot.add(loops_[loop]->stats());
+  return snapshot;
+}
+
+}  // namespace ringwire

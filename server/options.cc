@@ -1,0 +1,64 @@
+#include "options.h"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+
+#include "ringwire/poller.h"
+#include "services/services.h"
+
+namespace ringwire {
+
+std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exit_code) {
+  ServerConfig config;
+  std::string log_level = "info";
+  CLI::App app{"ringwire-server: a framed TCP service (4-byte big-endian length, then payload)",
+               "ringwire-server"};
+  app.add_option("--bind", config.bind, "Address to listen on (0.0.0.0 or :: to expose)")
+      ->capture_default_str();
+  app.add_option("--port", config.port, "TCP port; 0 picks a free one (the ready line says which)")
+      ->capture_default_str();
+  app.add_option("--threads", config.threads, "Event loops, one thread each (0: one per core)")
+      ->capture_default_str();
+  app.add_option("--service", config.service, "What each frame gets back")
+      ->check(CLI::IsMember(service_names()))
+      ->capture_default_str();
+  app.add_option("--engine", config.engine, "native: ringwire's reactor; uv: libuv loops")
+      ->check(CLI::IsMember({"native", "uv"}))
+      ->capture_default_str();
+  app.add_option("--backend", config.backend,
+                 "Poller of the native engine (default: the platform's best)")
+      ->check(CLI::IsMember(available_backends()));
+  app.add_option("--max-frame", config.max_frame, "Largest payload accepted, in bytes")
+      ->capture_default_str();
+  app.add_option("--max-connections", config.max_connections,
+                 "Close new connections beyond this many open ones (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--idle-timeout", config.idle_timeout_s,
+                 "Close a connection that completes no frame for this many seconds (0: never)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--drain-timeout", config.drain_timeout_s,
+                 "On SIGINT/SIGTERM, seconds to let open connections finish")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_flag("--pin-cpus", config.pin_cpus, "Pin loop i to the i-th allowed CPU");
+  app.add_option("--log-level", log_level, "debug, info, warn, error or off")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    fmt::print("{}", app.help());
+    exit_code = 0;
+    return std::nullopt;
+  } catch (const CLI::ParseError& error) {
+    fmt::print(stderr, "ringwire-server: {}\n", error.what());
+    exit_code = 2;
+    return std::nullopt;
+  }
+  parse_log_level(log_level, config.log_level);
+  return config;
+}
+
+}  // namespace ringwire

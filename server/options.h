@@ -1,0 +1,34 @@
+#pragma once
+// ServerConfig: everything ringwire-server's command line sets (DESIGN §2), and its parser.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "ringwire/frame.h"
+#include "ringwire/log.h"
+
+namespace ringwire {
+
+struct ServerConfig {
+  std::string bind = "127.0.0.1";
+  std::uint16_t port = 7000;
+  std::size_t threads = 0;  // 0: one loop per online core
+  std::string service = "echo";
+  std::string engine = "native";
+  std::string backend;  // empty: the platform's best
+  std::uint32_t max_frame = kDefaultMaxFrame;
+  std::uint64_t max_connections = 0;
+  double idle_timeout_s = 0;
+  double drain_timeout_s = 10;
+  std::uint16_t metrics_port = 0;
+  bool pin_cpus = false;
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+// Parses argv. On --help prints usage and returns nullopt with exit_code 0; on a bad flag prints
+// one line to stderr and returns nullopt with exit_code 2.
+std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exit_code);
+
+}  // namespace ringwire
