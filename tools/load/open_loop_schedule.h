@@ -6,8 +6,8 @@
 // connection with global index g (of C) sends its n-th frame at
 //     start + (g + n * C) * period.
 // Every connection has the same interval C * period and a distinct phase, so the worker's
-// connections come due in a fixed cyclic order and the next one due is always at the cursor:
-// collecting everything due is O(frames due), with no heap.
+// connections come due in a fixed cyclic order, frame after frame, and the next one due is always
+// at the cursor: collecting everything due is O(frames due), with no heap.
 //
 // A frame is due at its scheduled time whatever happened before: when the worker wakes late, it
 // issues every frame that came due, each stamped with its own scheduled time. Latency is measured
@@ -31,16 +31,15 @@ class OpenLoopSchedule {
   std::int64_t next_due_ns() const { return due_ns(cursor_); }
 
   // Calls issue(local_connection_index, scheduled_ns) for every frame due at or before now_ns,
-  // oldest first per connection, and returns how many were issued.
+  // in scheduled order, and returns how many were issued.
   template <typename Issue>
   std::size_t run_due(std::int64_t now_ns, Issue&& issue) {
+    // One frame at a time, round-robin: that is exactly the order of the scheduled times.
     std::size_t issued = 0;
     while (!sent_.empty() && due_ns(cursor_) <= now_ns) {
-      do {
-        issue(cursor_, due_ns(cursor_));
-        ++sent_[cursor_];
-        ++issued;
-      } while (due_ns(cursor_) <= now_ns);
+      issue(cursor_, due_ns(cursor_));
+      ++sent_[cursor_];
+      ++issued;
       cursor_ = cursor_ + 1 == sent_.size() ? 0 : cursor_ + 1;
     }
     return issued;

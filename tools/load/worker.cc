@@ -84,6 +84,7 @@ Worker::Worker(const LoadOptions& options, std::size_t index, const SocketAddres
   }
   if (options.open_loop()) {
     schedule_.emplace(options.rate, options.connections, global_indices_);
+    touched_mark_.assign(connections_.size(), false);
     timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
     if (!timer_fd_) throw std::system_error(errno, std::generic_category(), "timerfd_create");
   }
@@ -192,9 +193,15 @@ void Worker::run_schedule() {
     if (in_window(scheduled))
       stats_.schedule_lag.record(static_cast<std::uint64_t>(now - scheduled));
     connections_[local]->enqueue(scheduled);
-    if (touched_.empty() || touched_.back() != local) touched_.push_back(local);
+    if (!touched_mark_[local]) {
+      touched_mark_[local] = true;
+      touched_.push_back(local);
+    }
   });
-  for (const std::size_t local : touched_) connections_[local]->pump(now);
+  for (const std::size_t local : touched_) {
+    touched_mark_[local] = false;
+    connections_[local]->pump(now);
+  }
   arm_schedule_timer(schedule_->next_due_ns());
 }
 

@@ -112,6 +112,7 @@ class Worker final : public IoHandler {
   UniqueFd timer_fd_;
   IoToken timer_token_ = 0;
   std::vector<std::size_t> touched_;  // connections given due frames this wake-up
+  std::vector<bool> touched_mark_;    // ... as a flag per connection, to list each once
 
   RunPlan plan_;
   bool sending_ = false;
