@@ -133,6 +133,8 @@ nlohmann::json to_json(const LoadResult& r) {
         {"max_gap_us", static_cast<double>(r.fairness.max_gap_ns) / 1e3}}},
       {"client_cpu",
        {{"seconds", r.cpu_s},
+        {"user_seconds", r.totals.cpu_user_s},
+        {"system_seconds", r.totals.cpu_system_s},
         {"ns_per_frame", r.cpu_ns_per_frame},
         {"thread_fraction", r.thread_cpu_fraction}}},
       {"warnings", r.warnings},

@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
       "sweep",
       "Connection-scaling profile: one measured run per --connections point (each after its "
       "warm-up), then a table, DIR/sweep.json, DIR/sweep.csv and DIR/sweep.png");
-  add_run_options(*sweep_cmd, sweep.run);
-  sweep_cmd->get_option("--connections")->description("");
+  // The same run options, bound to the same struct, so they may come before or after "sweep".
+  add_run_options(*sweep_cmd, options);
   sweep_cmd->remove_option(sweep_cmd->get_option("--connections"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--json"));
   sweep_cmd->add_option("--connections,-c", sweep.connections, "Connection counts, e.g. 1,10,100")
@@ -40,7 +40,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (sweep_cmd->parsed()) return run_sweep(sweep);
+    if (sweep_cmd->parsed()) {
+      sweep.run = options;
+      return run_sweep(sweep);
+    }
     const LoadResult result = run_load(options);
     fmt::print("{}", format_report(result));
     std::fflush(stdout);

@@ -79,10 +79,11 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
                  "Local addresses to connect from, round-robin (e.g. 127.0.0.1,127.0.0.2): each "
                  "adds one source address's ephemeral ports")
       ->delimiter(',');
-  app.add_option("--json", o.json_file, "Write the result as JSON to FILE");
-  app.add_option("--verify", o.verify, "Check every reply (length, sequence, content)")
-      ->capture_default_str();
-  app.add_flag("!--no-live", o.live, "No live line each second on stderr");
+  app.add_option("--json", o.json_file, "Write the result as JSON to FILE")->option_text("FILE");
+  app.add_flag("--verify,!--no-verify", o.verify,
+               "Check every reply: length, sequence, content (on by default)");
+  app.add_flag("--live,!--no-live", o.live,
+               "A live line each second on stderr: rate, p50, p99, errors (on by default)");
   app.add_option("--max-frame", o.max_frame, "Largest reply length accepted")
       ->capture_default_str();
 }

@@ -1,6 +1,7 @@
 #include "payload.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "ringwire/frame.h"
@@ -12,14 +13,24 @@ namespace {
 constexpr std::uint32_t kSequenceBytes = 8;
 constexpr std::uint32_t kTimeBytes = 8;
 
-// Writes the low `n` bytes of `value` (n <= 8) big-endian.
+// Writes the low `n` bytes of `value` (n <= 8) big-endian. The whole-field case is one store.
 void put_low_be(std::byte* out, std::uint64_t value, std::uint32_t n) {
+  if (n == 8 && std::endian::native == std::endian::little) {
+    const std::uint64_t big = __builtin_bswap64(value);
+    std::memcpy(out, &big, sizeof big);
+    return;
+  }
   for (std::uint32_t i = 0; i < n; ++i) {
     out[i] = static_cast<std::byte>(value >> (8 * (n - 1 - i)));
   }
 }
 
 std::uint64_t get_low_be(const std::byte* in, std::uint32_t n) {
+  if (n == 8 && std::endian::native == std::endian::little) {
+    std::uint64_t big = 0;
+    std::memcpy(&big, in, sizeof big);
+    return __builtin_bswap64(big);
+  }
   std::uint64_t value = 0;
   for (std::uint32_t i = 0; i < n; ++i)
     value = (value << 8) | std::to_integer<std::uint64_t>(in[i]);
