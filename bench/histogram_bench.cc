@@ -48,3 +48,5 @@ void BM_HistogramPercentile(benchmark::State& state) {
 BENCHMARK(BM_HistogramPercentile);
 
 }  // namespace
+
+BENCHMARK_MAIN();

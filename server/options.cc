@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engines/engine.h"
 #include "ringwire/poller.h"
 #include "services/services.h"
 
@@ -24,7 +25,7 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
       ->check(CLI::IsMember(service_names()))
       ->capture_default_str();
   app.add_option("--engine", config.engine, "native: ringwire's reactor; uv: libuv loops")
-      ->check(CLI::IsMember({"native", "uv"}))
+      ->check(CLI::IsMember(engine_names()))
       ->capture_default_str();
   app.add_option("--backend", config.backend,
                  "Poller of the native engine (default: the platform's best)")
@@ -41,6 +42,14 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
   app.add_option("--drain-timeout", config.drain_timeout_s,
                  "On SIGINT/SIGTERM, seconds to let open connections finish")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--metrics-port", config.metrics_port,
+                 "Serve Prometheus text on GET /metrics at this port of --bind (default: off; 0 "
+                 "picks a free port, logged)");
+  app.add_option("--balance", config.balance,
+                 "kernel: each loop listens (SO_REUSEPORT hash); exact: one listener hands each "
+                 "connection to the loop with the fewest")
+      ->check(CLI::IsMember({"kernel", "exact"}))
       ->capture_default_str();
   app.add_flag("--pin-cpus", config.pin_cpus, "Pin loop i to the i-th allowed CPU");
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")

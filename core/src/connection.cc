@@ -84,6 +84,7 @@ void Connection::after_event() {
     if (draining_ && state_ == State::kOpen && quiet()) {
       close_now(CloseReason::kDrained);
     } else {
+      update_backpressure();
       if (input_.mapped() && input_.empty()) give_back(input_);
       if (output_.mapped() && output_.empty()) give_back(output_);
       Interest interest = Interest::kNone;

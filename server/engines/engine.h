@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "options.h"
 #include "ringwire/server.h"
@@ -25,8 +26,13 @@ class Engine {
   // Stops the loops and joins their threads.
   virtual void stop() = 0;
   virtual StatsSnapshot stats() const = 0;
+  virtual StatsSnapshot loop_stats(std::size_t loop) const = 0;
 };
 
+// The engines this build has ("native", "uv").
+std::vector<std::string> engine_names();
+// The engine config.engine names ("native", "uv"); throws std::invalid_argument otherwise.
+std::unique_ptr<Engine> make_engine(const ServerConfig& config);
 std::unique_ptr<Engine> make_native_engine(const ServerConfig& config);
 
 }  // namespace ringwire

@@ -12,6 +12,7 @@ ServerOptions server_options(const ServerConfig& config) {
   options.bind = config.bind;
   options.port = config.port;
   options.max_connections = config.max_connections;
+  options.balance = config.balance == "exact" ? Balance::kExact : Balance::kKernel;
   options.limits.max_frame = config.max_frame;
   options.limits.idle_timeout = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(config.idle_timeout_s));
@@ -42,6 +43,7 @@ class NativeEngine final : public Engine {
     reactor_.join();
   }
   StatsSnapshot stats() const override { return server_.stats(); }
+  StatsSnapshot loop_stats(std::size_t loop) const override { return server_.loop_stats(loop); }
 
  private:
   Reactor reactor_;

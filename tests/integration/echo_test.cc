@@ -1,0 +1,285 @@
+// The server's protocol behaviour over real loopback sockets, run against every engine built.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "ringwire/frame.h"
+#include "support/test_client.h"
+#include "support/test_server.h"
+
+namespace ringwire::test {
+namespace {
+
+class EchoTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  ServerConfig config() const { return test_config(GetParam()); }
+};
+
+TEST_P(EchoTest, EchoesFramesFromEmptyToSixteenMebibytes) {
+  TestServer server(config());
+  TestClient client(server.port());
+  for (std::size_t size : {0u, 1u, 64u * 1024, 1024u * 1024, 16u * 1024 * 1024}) {
+    const Bytes payload = random_payload(size, size);
+    client.send_frame(payload);
+    ASSERT_EQ(client.receive_frame(), payload) << "size " << size;
+  }
+}
+
+TEST_P(EchoTest, TenThousandPipelinedFramesOfRandomSizesComeBackInOrder) {
+  TestServer server(config());
+  TestClient client(server.port());
+  std::mt19937 random(42);
+  std::vector<Bytes> payloads;
+  Bytes stream;
+  for (int i = 0; i < 10000; ++i) {
+    payloads.push_back(random_payload(random() % 2048, static_cast<std::uint64_t>(i)));
+    const Bytes frame = make_frame(payloads.back());
+    stream.insert(stream.end(), frame.begin(), frame.end());
+  }
+  // Send everything before reading anything (from a second thread, as the socket buffers fill).
+  std::jthread writer([&] { client.send_all(stream); });
+  for (const Bytes& expected : payloads) ASSERT_EQ(client.receive_frame(), expected);
+  writer.join();
+  EXPECT_EQ(server.stats().frames_received, 10000u);
+}
+
+TEST_P(EchoTest, WriterSendingOneByteAtATimeGetsEveryFrame) {
+  TestServer server(config());
+  TestClient client(server.port());
+  Bytes stream;
+  std::vector<Bytes> payloads = {random_payload(7, 1), Bytes{}, random_payload(300, 2)};
+  for (const auto& p : payloads) {
+    const Bytes frame = make_frame(p);
+    stream.insert(stream.end(), frame.begin(), frame.end());
+  }
+  for (std::byte b : stream) client.send_all(std::span<const std::byte>(&b, 1));
+  for (const auto& p : payloads) ASSERT_EQ(client.receive_frame(), p);
+}
+
+TEST_P(EchoTest, ReaderThatStopsReadingIsHeldByBackpressureWithBoundedMemory) {
+  TestServer server(config());
+  TestClient client(server.port());
+  const Bytes frame = make_frame(64 * 1024, 0xab);
+  constexpr int kFrames = 256;  // 16 MiB: far more than the socket buffers hold
+  std::atomic<int> sent{0};
+  std::jthread writer([&] {
+    for (int i = 0; i < kFrames; ++i) {
+      client.send_all(frame);
+      ++sent;
+    }
+  });
+  // The client reads nothing: the server must stop reading, holding little memory.
+  ASSERT_TRUE(wait_until([&] { return server.stats().backpressure_pauses > 0; }));
+  EXPECT_LT(sent.load(), kFrames);
+  EXPECT_LE(server.stats().ring_bytes_lent, 1u * 1024 * 1024);
+  for (int i = 0; i < kFrames; ++i) {
+    const Bytes reply = client.receive_frame();
+    ASSERT_EQ(reply.size(), 64u * 1024);
+    ASSERT_EQ(reply.front(), std::byte{0xab});
+    ASSERT_EQ(reply.back(), std::byte{0xab});
+  }
+  writer.join();
+  EXPECT_EQ(server.stats().bytes_sent, static_cast<std::uint64_t>(kFrames) * frame.size());
+}
+
+TEST_P(EchoTest, OversizedLengthClosesOnlyThatConnectionAfterTheRepliesOwed) {
+  ServerConfig c = config();
+  c.max_frame = 1000;
+  TestServer server(c);
+  TestClient bad(server.port());
+  TestClient good(server.port());
+  Bytes stream = make_frame(10, 1);
+  const Bytes second = make_frame(1000, 2);
+  stream.insert(stream.end(), second.begin(), second.end());
+  Bytes oversized(4);
+  encode_frame_header(oversized, 1001);
+  stream.insert(stream.end(), oversized.begin(), oversized.end());
+  bad.send_all(stream);
+  EXPECT_EQ(bad.receive_frame().size(), 10u);
+  EXPECT_EQ(bad.receive_frame().size(), 1000u);
+  EXPECT_TRUE(bad.wait_closed());
+  bad.close();  // ends the server's linger at once
+  good.send_frame(random_payload(100, 5));
+  EXPECT_EQ(good.receive_frame(), random_payload(100, 5));
+  EXPECT_EQ(server.stats().frames_oversized, 1u);
+  EXPECT_TRUE(
+      wait_until([&] { return server.stats().closed_for(CloseReason::kProtocolError) == 1; }));
+}
+
+TEST_P(EchoTest, HalfClosedClientGetsEveryReplyThenTheServerCloses) {
+  TestServer server(config());
+  TestClient client(server.port());
+  Bytes stream;
+  for (int i = 0; i < 3; ++i) {
+    const Bytes frame = make_frame(100, static_cast<std::uint8_t>(i));
+    stream.insert(stream.end(), frame.begin(), frame.end());
+  }
+  const Bytes partial = make_frame(50, 9);
+  stream.insert(stream.end(), partial.begin(), partial.begin() + 6);  // header + 2 bytes
+  client.send_all(stream);
+  client.shutdown_write();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(client.receive_frame(), Bytes(100, std::byte(static_cast<std::uint8_t>(i))));
+  }
+  EXPECT_TRUE(client.wait_closed());
+  EXPECT_TRUE(wait_until([&] { return server.stats().trailing_bytes_dropped == 6; }));
+  EXPECT_TRUE(wait_until([&] { return server.stats().closed_for(CloseReason::kPeerClosed) == 1; }));
+}
+
+TEST_P(EchoTest, TwoHundredConcurrentConnectionsAreEachAnswered) {
+  TestServer server(config());
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < 200; ++i) clients.push_back(std::make_unique<TestClient>(server.port()));
+  for (std::size_t i = 0; i < clients.size(); ++i) clients[i]->send_frame(random_payload(64, i));
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    ASSERT_EQ(clients[i]->receive_frame(), random_payload(64, i));
+  }
+  EXPECT_EQ(server.stats().connections_open, 200u);
+}
+
+TEST_P(EchoTest, ThousandConnectAndCloseInARowThenANormalEcho) {
+  TestServer server(config());
+  for (int i = 0; i < 1000; ++i) TestClient(server.port()).close();
+  TestClient client(server.port());
+  client.send_frame(random_payload(32, 1));
+  EXPECT_EQ(client.receive_frame(), random_payload(32, 1));
+  EXPECT_TRUE(wait_until([&] { return server.stats().connections_open == 1; }));
+  EXPECT_EQ(server.stats().connections_accepted, 1001u);
+}
+
+TEST_P(EchoTest, DiscardServiceCountsFramesAndRepliesNothing) {
+  ServerConfig c = config();
+  c.service = "discard";
+  TestServer server(c);
+  TestClient client(server.port());
+  for (int i = 0; i < 50; ++i) client.send_frame(random_payload(100, 1));
+  ASSERT_TRUE(wait_until([&] { return server.stats().frames_received == 50; }));
+  client.shutdown_write();
+  EXPECT_TRUE(client.wait_closed());  // EOF with no reply byte before it
+  EXPECT_EQ(server.stats().bytes_sent, 0u);
+}
+
+TEST_P(EchoTest, SizedServiceRepliesWithTheRequestedSize) {
+  ServerConfig c = config();
+  c.service = "sized";
+  TestServer server(c);
+  TestClient client(server.port());
+  for (std::uint32_t size : {0u, 1u, 100000u, 3u}) {
+    Bytes request(16);
+    store_be32(request.data(), size);
+    client.send_frame(request);
+    EXPECT_EQ(client.receive_frame().size(), size);
+  }
+  client.send_frame(Bytes(3));  // shorter than the 4-octet size: a protocol error
+  EXPECT_TRUE(client.wait_closed());
+  client.close();
+  EXPECT_TRUE(
+      wait_until([&] { return server.stats().closed_for(CloseReason::kProtocolError) == 1; }));
+}
+
+// Listening sockets on `port` in /proc/net/tcp (state 0A = LISTEN).
+int listening_sockets(std::uint16_t port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);
+  int count = 0;
+  char wanted[16];
+  std::snprintf(wanted, sizeof wanted, ":%04X", port);
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    fields >> slot >> local >> remote >> state;
+    if (local.ends_with(wanted) && state == "0A") ++count;
+  }
+  return count;
+}
+
+TEST_P(EchoTest, TwoLoopsHaveTwoListenersAndBothAcceptConnections) {
+  ServerConfig c = config();
+  c.threads = 2;
+  TestServer server(c);
+  EXPECT_EQ(listening_sockets(server.port()), 2);
+  std::vector<std::unique_ptr<TestClient>> clients;
+  // The kernel spreads by a hash of the addresses: a few dozen connections reach both loops.
+  for (int i = 0; i < 64; ++i) {
+    clients.push_back(std::make_unique<TestClient>(server.port()));
+    clients.back()->send_frame(random_payload(8, 1));
+    ASSERT_EQ(clients.back()->receive_frame(), random_payload(8, 1));
+  }
+  EXPECT_GT(server.engine().loop_stats(0).connections_accepted, 0u);
+  EXPECT_GT(server.engine().loop_stats(1).connections_accepted, 0u);
+}
+
+TEST_P(EchoTest, ExactBalanceSpreadsConnectionsEvenlyOverTheLoops) {
+  ServerConfig c = config();
+  c.threads = 2;
+  c.balance = "exact";
+  TestServer server(c);
+  EXPECT_EQ(listening_sockets(server.port()), 1);
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < 10; ++i) {
+    clients.push_back(std::make_unique<TestClient>(server.port()));
+    clients.back()->send_frame(random_payload(8, 1));
+    ASSERT_EQ(clients.back()->receive_frame(), random_payload(8, 1));
+  }
+  EXPECT_EQ(server.engine().loop_stats(0).connections_open, 5u);
+  EXPECT_EQ(server.engine().loop_stats(1).connections_open, 5u);
+}
+
+TEST_P(EchoTest, IdleTimeoutClosesAPeerThatSentHalfAHeader) {
+  ServerConfig c = config();
+  c.idle_timeout_s = 0.2;
+  TestServer server(c);
+  TestClient active(server.port());
+  TestClient slow(server.port());
+  slow.send_all(Bytes(2));  // half a header, then nothing
+  active.send_frame(random_payload(10, 1));
+  EXPECT_EQ(active.receive_frame(), random_payload(10, 1));
+  EXPECT_TRUE(slow.wait_closed());
+  EXPECT_GE(server.stats().closed_for(CloseReason::kIdleTimeout), 1u);
+}
+
+TEST_P(EchoTest, MaxConnectionsClosesTheExtraOnesAndKeepsServingTheRest) {
+  ServerConfig c = config();
+  c.max_connections = 2;
+  TestServer server(c);
+  TestClient a(server.port());
+  TestClient b(server.port());
+  a.send_frame(random_payload(10, 1));
+  EXPECT_EQ(a.receive_frame(), random_payload(10, 1));
+  b.send_frame(random_payload(10, 2));
+  EXPECT_EQ(b.receive_frame(), random_payload(10, 2));
+  TestClient extra(server.port());
+  EXPECT_TRUE(extra.wait_closed());
+  EXPECT_EQ(server.stats().closed_for(CloseReason::kMaxConnections), 1u);
+  a.send_frame(random_payload(10, 3));
+  EXPECT_EQ(a.receive_frame(), random_payload(10, 3));
+}
+
+TEST_P(EchoTest, DrainAnswersFramesAlreadySentThenClosesAndRefusesNewConnections) {
+  TestServer server(config());
+  TestClient client(server.port());
+  const Bytes frame = make_frame(64 * 1024, 7);
+  constexpr int kFrames = 64;
+  Bytes stream;
+  for (int i = 0; i < kFrames; ++i) stream.insert(stream.end(), frame.begin(), frame.end());
+  std::jthread writer([&] { client.send_all(stream); });
+  ASSERT_TRUE(wait_until([&] { return server.stats().frames_received > 0; }));
+  server.drain(std::chrono::seconds(10));
+  for (int i = 0; i < kFrames; ++i) ASSERT_EQ(client.receive_frame().size(), 64u * 1024);
+  writer.join();
+  EXPECT_TRUE(client.wait_closed());
+  EXPECT_TRUE(wait_until([&] { return server.drained(); }));
+  EXPECT_THROW(TestClient{server.port()}, std::system_error);  // the listener is closed
+  EXPECT_EQ(server.stats().closed_for(CloseReason::kDrained), 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, EchoTest, ::testing::ValuesIn(engine_names()),
+                         [](const auto& param_info) { return param_info.param; });
+
+}  // namespace
+}  // namespace ringwire::test

@@ -1,0 +1,128 @@
+#include "ringwire/event_loop.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <thread>
+
+#include "ringwire/reactor.h"
+#include "support/test_server.h"
+
+namespace ringwire {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(EventLoopTest, TimersFireInOrderOnTheLoop) {
+  EventLoop loop;
+  std::vector<int> order;
+  loop.add_timer_after(milliseconds(20), [&] {
+    order.push_back(2);
+    loop.stop();
+  });
+  loop.add_timer_after(milliseconds(1), [&] { order.push_back(1); });
+  const TimerId cancelled = loop.add_timer_after(milliseconds(5), [&] { order.push_back(99); });
+  loop.cancel_timer(cancelled);
+  const auto start = Clock::now();
+  loop.run();
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  EXPECT_GE(Clock::now() - start, milliseconds(20));
+}
+
+TEST(EventLoopTest, TasksPostedFromOtherThreadsRunOnTheLoopInOrder) {
+  EventLoop loop;
+  std::vector<int> seen;
+  std::atomic<bool> wrong_thread{false};
+  std::thread loop_thread([&] { loop.run(); });
+  std::thread poster([&] {
+    for (int i = 0; i < 1000; ++i) {
+      loop.post([&, i] {
+        if (!loop.in_loop_thread()) wrong_thread = true;
+        seen.push_back(i);
+      });
+    }
+    loop.post([&] { loop.stop(); });
+  });
+  poster.join();
+  loop_thread.join();
+  EXPECT_FALSE(wrong_thread);
+  ASSERT_EQ(seen.size(), 1000u);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(seen[static_cast<std::size_t>(i)], i);
+}
+
+TEST(EventLoopTest, StopFromAnotherThreadWakesABlockedLoop) {
+  EventLoop loop;  // nothing registered, no timers: wait() blocks without limit
+  std::atomic<bool> returned{false};
+  std::thread loop_thread([&] {
+    loop.run();
+    returned = true;
+  });
+  std::atomic<bool> started{false};
+  loop.post([&] { started = true; });
+  ASSERT_TRUE(test::wait_until([&] { return started.load(); }));  // now blocked in wait()
+  loop.stop();
+  loop_thread.join();
+  EXPECT_TRUE(returned);
+}
+
+class Counter final : public IoHandler {
+ public:
+  void on_io(const Event& event) override {
+    ++events;
+    flags |= event.flags;
+  }
+  int events = 0;
+  std::uint32_t flags = 0;
+};
+
+TEST(EventLoopTest, ReadinessIsDispatchedToTheRegisteredHandler) {
+  EventLoop loop;
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+  UniqueFd a(pair[0]), b(pair[1]);
+  Counter counter;
+  const IoToken token = loop.add_io(a.get(), Interest::kRead, counter);
+  ASSERT_EQ(::write(b.get(), "x", 1), 1);
+  loop.add_timer_after(milliseconds(50), [&] { loop.stop(); });
+  loop.run();
+  EXPECT_GE(counter.events, 1);
+  EXPECT_TRUE(counter.flags & kEventReadable);
+  // After removal, no more events reach the handler even though the fd is still readable.
+  loop.remove_io(token);
+  counter.events = 0;
+  loop.add_timer_after(milliseconds(10), [&] { loop.stop(); });
+  loop.run();
+  EXPECT_EQ(counter.events, 0);
+}
+
+TEST(EventLoopTest, UnknownBackendIsRefusedWithTheChoices) {
+  try {
+    EventLoop loop("no-such-backend");
+    FAIL() << "constructed";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find("epoll"), std::string::npos);
+  }
+}
+
+TEST(ReactorTest, EachLoopRunsOnItsOwnThread) {
+  Reactor reactor(ReactorOptions{3, false, ""});
+  reactor.start();
+  std::atomic<int> ran{0};
+  std::vector<std::thread::id> ids(3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    reactor.loop(i).post([&, i] {
+      ids[i] = std::this_thread::get_id();
+      ++ran;
+    });
+  }
+  ASSERT_TRUE(test::wait_until([&] { return ran == 3; }));
+  reactor.stop();
+  reactor.join();
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_NE(ids[1], ids[2]);
+  EXPECT_NE(ids[0], std::this_thread::get_id());
+}
+
+}  // namespace
+}  // namespace ringwire
