@@ -19,35 +19,29 @@ ClientConnection::~ClientConnection() { close(); }
 void ClientConnection::connect(const SocketAddress& server, const SocketAddress* source) {
   connect_started_ns_ = now_ns();
   fd_.reset(::socket(server.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
-  auto failed = [&](int error) {
-    worker_.stats().connect_errors[error]++;
-    const ErrorKind kind = ErrorKind::kConnectFailed;
-    close(&kind);
-    worker_.on_connect_finished(false);
-  };
-  if (!fd_) return failed(errno);
+  if (!fd_) return fail_connect(errno);
   if (source != nullptr) {
     // Defer the port choice to connect(), so a port is unique per 4-tuple, not per source address.
     const int one = 1;
     ::setsockopt(fd_.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    if (::bind(fd_.get(), source->get(), source->length) != 0) return failed(errno);
+    if (::bind(fd_.get(), source->get(), source->length) != 0) return fail_connect(errno);
   }
   if (::connect(fd_.get(), server.get(), server.length) != 0 && errno != EINPROGRESS) {
-    return failed(errno);
+    return fail_connect(errno);
   }
   state_ = State::kConnecting;
   token_ = worker_.loop().add_io(fd_.get(), Interest::kWrite, *this);
 }
 
+void ClientConnection::fail_connect(int error) {
+  worker_.stats().connect_errors[error]++;
+  const ErrorKind kind = ErrorKind::kConnectFailed;
+  close(&kind);
+  worker_.on_connect_finished(false);
+}
+
 void ClientConnection::finish_connect() {
-  const int error = socket_error(fd_.get());
-  if (error != 0) {
-    worker_.stats().connect_errors[error]++;
-    const ErrorKind kind = ErrorKind::kConnectFailed;
-    close(&kind);
-    worker_.on_connect_finished(false);
-    return;
-  }
+  if (const int error = socket_error(fd_.get()); error != 0) return fail_connect(error);
   const std::int64_t now = now_ns();
   worker_.stats().connect_latency.record(static_cast<std::uint64_t>(now - connect_started_ns_));
   set_no_delay(fd_.get());

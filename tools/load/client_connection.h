@@ -53,6 +53,7 @@ class ClientConnection final : public IoHandler {
   enum class State : std::uint8_t { kIdle, kConnecting, kOpen, kClosed };
 
   void finish_connect();
+  void fail_connect(int error);  // counts `error`, closes, tells the worker
   void on_readable();
   void on_reply(std::span<const std::byte> payload, std::int64_t now);
   void append_frame(std::int64_t now);
