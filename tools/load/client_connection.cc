@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
+#include <system_error>
 
 #include "ringwire/frame.h"
 #include "worker.h"
@@ -46,8 +48,14 @@ void ClientConnection::finish_connect() {
   worker_.stats().connect_latency.record(static_cast<std::uint64_t>(now - connect_started_ns_));
   set_no_delay(fd_.get());
   const auto& options = worker_.options();
-  input_ = RingBuffer(worker_.input_capacity());
-  output_.resize(worker_.output_capacity());
+  try {
+    input_ = RingBuffer(worker_.input_capacity());
+    output_.resize(worker_.output_capacity());
+  } catch (const std::system_error& e) {  // out of memory or of mappings (vm.max_map_count)
+    return fail_connect(e.code().value());
+  } catch (const std::bad_alloc&) {
+    return fail_connect(ENOMEM);
+  }
   state_ = State::kOpen;
   worker_.loop().set_interest(token_, Interest::kRead);
   worker_.on_connect_finished(true);

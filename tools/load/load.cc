@@ -148,10 +148,12 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
   coordinator.wait_connected(workers.size(), connect_deadline);
 
   // Warm up and measure.
+  // With no connection at all there is nothing to measure: end at once instead of idling.
+  const bool nothing_to_run = coordinator.established() == 0;
   RunPlan plan;
   plan.start_ns = now_ns() + kStartLeadNs;
-  plan.measure_start_ns = plan.start_ns + to_ns(options.warmup_s);
-  plan.measure_end_ns = plan.measure_start_ns + to_ns(options.duration_s);
+  plan.measure_start_ns = plan.start_ns + (nothing_to_run ? 0 : to_ns(options.warmup_s));
+  plan.measure_end_ns = plan.measure_start_ns + (nothing_to_run ? 0 : to_ns(options.duration_s));
   for (auto& worker : workers) worker->loop().post([&w = *worker, plan] { w.begin_run(plan); });
 
   std::vector<LiveSnapshot> snapshots(workers.size());
@@ -191,12 +193,13 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
   LoadResult result;
   result.options = options;
   result.server = server.to_string();
-  result.window_s = options.duration_s;
+  result.window_s = static_cast<double>(plan.measure_end_ns - plan.measure_start_ns) / 1e9;
+  const double window = std::max(result.window_s, 1e-9);  // no division by zero when nothing ran
   for (std::size_t i = 0; i < workers.size(); ++i) {
     const ThreadStats& s = workers[i]->stats();
     merge_into(result.totals, s);
     const double cpu = s.cpu_user_s + s.cpu_system_s;
-    result.thread_cpu_fraction.push_back(cpu / result.window_s);
+    result.thread_cpu_fraction.push_back(cpu / window);
     result.cpu_s += cpu;
     std::uint64_t established = s.connect_latency.count();
     result.thread_connections.push_back(established);
@@ -204,8 +207,8 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
   }
   const ThreadStats& t = result.totals;
   const std::uint64_t frames = options.expects_replies() ? t.frames_completed : t.frames_sent;
-  result.frames_per_s = static_cast<double>(frames) / result.window_s;
-  result.bytes_per_s = static_cast<double>(t.bytes_sent + t.bytes_received) / result.window_s;
+  result.frames_per_s = static_cast<double>(frames) / window;
+  result.bytes_per_s = static_cast<double>(t.bytes_sent + t.bytes_received) / window;
   result.cpu_ns_per_frame = frames > 0 ? result.cpu_s * 1e9 / static_cast<double>(frames) : 0;
   result.fairness = fairness_of(t);
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace ringwire::load {
@@ -54,8 +55,8 @@ std::string format_report(const LoadResult& r) {
   out += fmt::format("  window {:.1f} s after {:.1f} s warm-up\n", r.window_s, o.warmup_s);
   out += fmt::format("  throughput   {}/s frames   {}B/s (sent {}B/s, received {}B/s)\n",
                      si(r.frames_per_s), si(r.bytes_per_s),
-                     si(static_cast<double>(t.bytes_sent) / r.window_s),
-                     si(static_cast<double>(t.bytes_received) / r.window_s));
+                     si(static_cast<double>(t.bytes_sent) / std::max(r.window_s, 1e-9)),
+                     si(static_cast<double>(t.bytes_received) / std::max(r.window_s, 1e-9)));
   out += fmt::format("  {:<26}", "latency");
   for (double p : kReportPercentiles) out += fmt::format(" {:>9}", fmt::format("p{}", p));
   out += fmt::format(" {:>9} {:>9}\n", "max", "mean");

@@ -36,10 +36,16 @@ void thread_cpu(double& user_s, double& system_s) {
 
 }  // namespace
 
-void Coordinator::worker_connected() {
+void Coordinator::worker_connected(std::size_t established) {
   std::lock_guard lock(mutex_);
   ++connected_;
+  established_ += established;
   changed_.notify_all();
+}
+
+std::size_t Coordinator::established() const {
+  std::lock_guard lock(mutex_);
+  return established_;
 }
 
 void Coordinator::worker_finished() {
@@ -136,7 +142,7 @@ void Worker::on_connect_finished(bool connected) {
   ++connects_finished_;
   if (connected) ++stats_.connections_open;
   if (connects_finished_ == connections_.size()) {
-    coordinator_.worker_connected();
+    coordinator_.worker_connected(stats_.connections_open);
   } else if (!in_connect_more_) {
     connect_more();
   }

@@ -26,7 +26,9 @@ namespace ringwire::load {
 // Phase changes the workers report to the controlling thread. Any thread.
 class Coordinator {
  public:
-  void worker_connected();
+  // `established`: how many of the worker's connections are open.
+  void worker_connected(std::size_t established);
+  std::size_t established() const;
   void worker_finished();
   // Waits until `workers` have reported the phase, or the deadline passes; returns whether they
   // did.
@@ -34,10 +36,11 @@ class Coordinator {
   bool wait_finished(std::size_t workers, std::chrono::steady_clock::time_point deadline);
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable changed_;
-  std::size_t connected_ = 0;  // guarded by mutex_
-  std::size_t finished_ = 0;   // guarded by mutex_
+  std::size_t established_ = 0;  // guarded by mutex_
+  std::size_t connected_ = 0;    // guarded by mutex_
+  std::size_t finished_ = 0;     // guarded by mutex_
 };
 
 // The run's timeline, in now_ns() time.
