@@ -127,11 +127,7 @@ void ClientConnection::on_readable() {
     on_reply(frame.payload, now);
     input_.consume(frame.needed);
   }
-  if (in_window && stats.frames_total != completed_before) {
-    if (last_progress_ns_ < worker_.window_start()) last_progress_ns_ = worker_.window_start();
-    max_gap_ns_ = std::max(max_gap_ns_, now - last_progress_ns_);
-    last_progress_ns_ = now;
-  }
+  if (in_window && stats.frames_total != completed_before) note_progress(now);
   if (worker_.sending()) pump(now);
 }
 
@@ -249,7 +245,11 @@ void ClientConnection::flush(std::int64_t now) {
       return close(&kind);
     }
     out_head_ += static_cast<std::size_t>(n);
-    if (worker_.in_window(now)) worker_.stats().bytes_sent += static_cast<std::uint64_t>(n);
+    if (worker_.in_window(now)) {
+      worker_.stats().bytes_sent += static_cast<std::uint64_t>(n);
+      // Discard has no replies: bytes taken by the kernel are its progress.
+      if (!worker_.options().expects_replies()) note_progress(now);
+    }
   }
   const bool pending = out_head_ < out_tail_;
   if (!pending) out_head_ = out_tail_ = 0;
@@ -261,6 +261,12 @@ void ClientConnection::flush(std::int64_t now) {
     want_write_ = want_write;
     worker_.loop().set_interest(token_, want_write ? Interest::kReadWrite : Interest::kRead);
   }
+}
+
+void ClientConnection::note_progress(std::int64_t now) {
+  if (last_progress_ns_ < worker_.window_start()) last_progress_ns_ = worker_.window_start();
+  max_gap_ns_ = std::max(max_gap_ns_, now - last_progress_ns_);
+  last_progress_ns_ = now;
 }
 
 void ClientConnection::close_gap(std::int64_t now) {

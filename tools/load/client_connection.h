@@ -48,6 +48,8 @@ class ClientConnection final : public IoHandler {
   std::int64_t max_gap_ns() const { return max_gap_ns_; }
   // Ends the window: the time since the last progress is a gap too (a dead connection's is long).
   void close_gap(std::int64_t now);
+  // A reply (or, for discard, a send) made progress at `now`: tracks the longest gap.
+  void note_progress(std::int64_t now);
 
  private:
   enum class State : std::uint8_t { kIdle, kConnecting, kOpen, kClosed };
