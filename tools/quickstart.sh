@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh
 
 cmake --preset release -G Ninja >/dev/null
-cmake --build --preset release -j "$(nproc)" --target ringwire-server
+cmake --build --preset release -j "$(nproc)" --target ringwire-server ringwire-load
 
 server_log=$(mktemp)
 trap 'kill -TERM "$server_pid" 2>/dev/null || true; rm -f "$server_log"' EXIT
@@ -23,6 +23,10 @@ port=$(sed -E 's/.*:([0-9]+) \(.*/\1/' <<<"$ready")
 
 echo "load: 2000 pipelined frames of 0..70000 random bytes, in random splits, every reply checked"
 python3 tools/protocol_client.py "$port" 2000 70000
+
+echo "load: ringwire-load, 16 connections x depth 8, 64-byte frames, 3 s after 1 s of warm-up"
+build/release/tools/load/ringwire-load --port "$port" --connections 16 --threads 2 --depth 8 \
+  --size 64 --duration 3 --warmup 1 --no-live
 
 kill -TERM "$server_pid"
 wait "$server_pid"

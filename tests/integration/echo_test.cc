@@ -282,8 +282,10 @@ TEST_P(EchoTest, DrainAnswersFramesAlreadySentThenClosesAndRefusesNewConnections
   EXPECT_EQ(server.stats().closed_for(CloseReason::kDrained), 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, EchoTest, ::testing::ValuesIn(engine_names()),
-                         [](const auto& param_info) { return param_info.param; });
+INSTANTIATE_TEST_SUITE_P(Engines, EchoTest, ::testing::ValuesIn(server_variants()),
+                         [](const auto& param_info) {
+                           return variant_test_name(param_info.param);
+                         });
 
 }  // namespace
 }  // namespace ringwire::test
