@@ -25,7 +25,6 @@ std::uint64_t to_ms(Clock::duration duration) {
 UvConnection::UvConnection(UvConnectionContext& context) : ctx_(context) {
   uv_tcp_init(&ctx_.loop, &tcp_);
   tcp_.data = this;
-  write_request_.data = this;
   shutdown_request_.data = this;
   handles_open_ = 1;
 }
@@ -67,8 +66,9 @@ void UvConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) 
 }
 
 void UvConnection::on_write(uv_write_t* request, int status) {
-  UvConnection& c = self(request->data);
-  c.write_done(status);
+  std::unique_ptr<UvWrite> write(static_cast<UvWrite*>(request->data));
+  UvConnection& c = *write->connection;
+  c.write_done(std::move(write), status);
   c.after_event();
 }
 
@@ -106,7 +106,7 @@ void UvConnection::after_event() {
     if (timer_initialised_) uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
     return;
   }
-  if (state_ == State::kFlushThenClose && !writing_) finish_flush();
+  if (state_ == State::kFlushThenClose && !writing()) finish_flush();
   if (draining_ && state_ == State::kOpen && quiet()) close_now(CloseReason::kDrained);
   if (state_ == State::kClosed) {
     after_event();
@@ -114,10 +114,8 @@ void UvConnection::after_event() {
   }
   update_backpressure();
   update_reading();
-  if (!writing_) {
-    if (input_ && input_end_ == 0) give_back(input_);
-    if (output_ && output_end_ == 0) give_back(output_);
-  }
+  if (input_ && input_end_ == 0) give_back(input_);
+  if (output_ && output_end_ == 0) give_back(output_);
 }
 
 // ---- reading ----
@@ -143,14 +141,14 @@ void UvConnection::update_reading() {
   reading_ = want;
 }
 
-// The free tail of the input buffer, for libuv to read into. Between batches the tail is made
-// roomy first; while a write is in flight the buffer must stay put, so only the tail there is.
+// The free tail of the input buffer, for libuv to read into, made roomy first. Called between
+// batches: only an undecoded partial frame is held.
 uv_buf_t UvConnection::input_room() {
   try {
     if (!input_) input_ = take_buffer(UvBufferPool::kMinCapacity);
     if (state_ == State::kLingering) {
       input_begin_ = input_decoded_ = input_end_ = 0;  // the peer's bytes are dropped
-    } else if (!writing_) {
+    } else {
       const std::size_t held = input_end_ - input_begin_;  // only a partial frame between batches
       if (input_begin_ > 0 && input_.capacity - input_end_ < input_.capacity / 2) {
         std::memmove(input_.data(), input_.data() + input_begin_, held);
@@ -184,7 +182,6 @@ void UvConnection::received(std::size_t n) {
   }
   input_end_ += n;
   ctx_.stats.bytes_received.add(n);
-  if (writing_) return;  // decoded when the write in flight is done
   process_input();
   send_batch();
 }
@@ -195,6 +192,8 @@ void UvConnection::peer_finished() {
     close_now(close_reason_);
   } else if (state_ == State::kOpen) {
     flush_then_close(CloseReason::kPeerClosed);
+    process_input();  // normally a no-op: every complete frame was decoded as it arrived
+    send_batch();
   }
 }
 
@@ -257,7 +256,7 @@ std::span<std::byte> UvConnection::append(std::size_t n) {
 }
 
 // Sends this batch's replies: the echoed slice of the input, then the service's output. One
-// writev through uv_try_write; what the socket does not take goes to one uv_write.
+// writev through uv_try_write; what the socket does not take is queued (queue_rest).
 void UvConnection::send_batch() {
   if (state_ == State::kClosed) return;
   uv_buf_t bufs[2];
@@ -273,57 +272,90 @@ void UvConnection::send_batch() {
         uv_buf_init(reinterpret_cast<char*>(output_.data()), static_cast<unsigned>(output_end_));
     total += output_end_;
   }
-  if (total == 0) {
-    release_batch();
-    return;
+  std::size_t sent = 0;
+  if (total > 0 && !writing()) {  // with writes queued, uv_try_write would jump the queue
+    const int written = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), bufs, count);
+    if (written < 0 && written != UV_EAGAIN) {
+      close_now(CloseReason::kPeerReset);
+      return;
+    }
+    if (written > 0) {
+      sent = static_cast<std::size_t>(written);
+      ctx_.stats.bytes_sent.add(sent);
+      note_progress();
+    }
   }
-  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-  const int written = uv_try_write(stream, bufs, count);
-  if (written < 0 && written != UV_EAGAIN) {
-    close_now(CloseReason::kPeerReset);
-    return;
-  }
-  std::size_t sent = written > 0 ? static_cast<std::size_t>(written) : 0;
-  if (sent > 0) {
-    ctx_.stats.bytes_sent.add(sent);
-    note_progress();
-  }
-  if (sent == total) {
-    release_batch();
-    return;
-  }
-  // The socket buffer is full: queue the rest; the buffers stay put until it is written.
-  write_remaining_ = total - sent;
+  if (sent < total) queue_rest(bufs, count, sent, total);
+  release_batch();
+}
+
+// Queues the unsent rest of a batch with uv_write. The UvWrite takes over the buffers the bytes
+// lie in, so nothing is copied but the input's undecoded tail, into a fresh buffer.
+void UvConnection::queue_rest(const uv_buf_t* bufs, unsigned count, std::size_t sent,
+                              std::size_t total) {
+  const std::size_t unsent = total - sent;
+  uv_buf_t rest[2];
   unsigned queued = 0;
+  bool rest_in_input = false;
   for (unsigned i = 0; i < count; ++i) {
     if (sent >= bufs[i].len) {
       sent -= bufs[i].len;
       continue;
     }
-    write_bufs_[queued++] =
-        uv_buf_init(bufs[i].base + sent, static_cast<unsigned>(bufs[i].len - sent));
+    if (i == 0 && echo_end_ > echo_begin_) rest_in_input = true;
+    rest[queued++] = uv_buf_init(bufs[i].base + sent, static_cast<unsigned>(bufs[i].len - sent));
     sent = 0;
   }
-  if (uv_write(&write_request_, stream, write_bufs_, queued, on_write) != 0) {
-    close_now(CloseReason::kPeerReset);
-    return;
+  try {
+    std::unique_ptr<UvWrite> write = ctx_.writes.acquire();
+    write->connection = this;
+    write->request.data = write.get();
+    write->size = unsent;
+    if (rest_in_input) {
+      // Carry the undecoded tail over to a buffer of the same size (a large frame keeps its room).
+      const std::size_t tail = input_end_ - input_decoded_;
+      UvBuffer fresh = take_buffer(input_.capacity);
+      std::memcpy(fresh.data(), input_.data() + input_decoded_, tail);
+      write->input = std::exchange(input_, std::move(fresh));
+      input_begin_ = input_decoded_ = echo_begin_ = echo_end_ = 0;
+      input_end_ = tail;
+    }
+    if (output_end_ > 0) {
+      write->output = std::exchange(output_, UvBuffer{});
+      output_end_ = 0;
+    }
+    if (uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&tcp_), rest, queued, on_write) !=
+        0) {
+      give_back(write->input);
+      give_back(write->output);
+      ctx_.writes.release(std::move(write));
+      close_now(CloseReason::kPeerReset);
+      return;
+    }
+    ++writes_queued_;
+    queued_bytes_ += write->size;
+    queued_held_ += write->input.capacity + write->output.capacity;
+    write.release();  // libuv holds it until on_write
+  } catch (const std::bad_alloc&) {
+    close_now(CloseReason::kOutOfMemory);
   }
-  writing_ = true;
 }
 
-void UvConnection::write_done(int status) {
-  writing_ = false;
+void UvConnection::write_done(std::unique_ptr<UvWrite> write, int status) {
+  --writes_queued_;
+  queued_bytes_ -= write->size;
+  queued_held_ -= write->input.capacity + write->output.capacity;
+  give_back(write->input);
+  give_back(write->output);
+  const std::size_t size = write->size;
+  ctx_.writes.release(std::move(write));
   if (state_ == State::kClosed) return;  // UV_ECANCELED: the handle is closing
   if (status < 0) {
     close_now(CloseReason::kPeerReset);
     return;
   }
-  ctx_.stats.bytes_sent.add(write_remaining_);
-  write_remaining_ = 0;
+  ctx_.stats.bytes_sent.add(size);
   note_progress();
-  release_batch();
-  process_input();  // what arrived while the write was in flight
-  send_batch();
 }
 
 void UvConnection::release_batch() {
@@ -335,14 +367,12 @@ void UvConnection::release_batch() {
 }
 
 void UvConnection::update_backpressure() {
-  // While a write is in flight the buffer cannot be compacted or grown: a full tail blocks.
-  const bool input_blocked = writing_ && input_ && input_end_ == input_.capacity;
   if (!reading_paused_) {
-    if (unsent() >= ctx_.limits.high_water || input_blocked) {
+    if (queued_bytes_ >= ctx_.limits.high_water || queued_held_ >= kMaxHeldByWrites) {
       reading_paused_ = true;
       ctx_.stats.backpressure_pauses.add();
     }
-  } else if (unsent() <= ctx_.limits.low_water && !input_blocked) {
+  } else if (queued_bytes_ <= ctx_.limits.low_water && queued_held_ < kMaxHeldByWrites) {
     reading_paused_ = false;
   }
 }
@@ -359,13 +389,10 @@ void UvConnection::protocol_error(std::string_view what, std::uint32_t length) {
 void UvConnection::flush_then_close(CloseReason reason) {
   state_ = State::kFlushThenClose;
   close_reason_ = reason;
-  if (!writing_) process_input();  // after EOF: frames still buffered are answered
 }
 
-// Everything owed was sent (no write in flight, the batch is out).
+// Everything owed was sent (no write queued, the batch is out).
 void UvConnection::finish_flush() {
-  if (!batch_empty()) send_batch();
-  if (writing_ || state_ != State::kFlushThenClose) return;
   if (peer_finished_) {
     // Every complete frame was answered: what is left is an incomplete last frame.
     const std::size_t trailing = input_end_ - input_begin_;
@@ -413,7 +440,7 @@ void UvConnection::close_now(CloseReason reason) {
 }
 
 bool UvConnection::quiet() const {
-  if (writing_ || !batch_empty() || input_end_ != input_begin_) return false;
+  if (writing() || !batch_empty() || input_end_ != input_begin_) return false;
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return true;
   int unread = 0;

@@ -9,12 +9,17 @@
 //   - libuv reads into the free tail (alloc_cb hands it out); frames are decoded where they lie.
 //   - One batch per read: the echoed frames are one contiguous slice of the input; replies a
 //     service writes go to an output buffer. The batch goes out with one uv_try_write of those
-//     two uv_buf_t (a writev, no request, no callback); only what the socket did not take is
-//     queued with uv_write. No copy of an echoed payload, no allocation per frame.
-//   - While a uv_write is in flight the buffers must not move: reading goes on into the free
-//     tail, decoding waits for the write to finish, and reading stops once the tail is full.
+//     two uv_buf_t (a writev, no request, no callback). No copy of an echoed payload, no
+//     allocation per frame.
+//   - What the socket does not take is queued with uv_write in a UvWrite that takes over the
+//     batch's buffers (not a copy of their bytes); the connection goes on in a fresh pooled
+//     buffer, carrying over only the undecoded tail. While writes are queued, later batches queue
+//     too (uv_try_write would jump the queue), so order is kept.
 //   - Between batches the undecoded tail is moved to the front when less than half the buffer is
 //     free (at most one partial frame's bytes), and a buffer full of one partial frame doubles.
+//   - Backpressure counts the queued bytes against the high/low water marks, and also the buffer
+//     memory the queued writes hold (a tiny batch holds a whole buffer), capped at
+//     kMaxHeldByWrites.
 //
 // Backpressure, half-close, protocol errors (replies owed, then shutdown and linger), idle
 // timeout and drain behave as in the native Connection (see ringwire/connection.h).
@@ -23,7 +28,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "engines/uv_buffer_pool.h"
 #include "ringwire/connection.h"
@@ -33,6 +40,37 @@
 namespace ringwire {
 
 class UvConnection;
+
+// UvWrite: one queued write — the bytes of a batch the socket did not take, in the buffers they
+// were decoded in. Owned by libuv from uv_write() until its callback, otherwise by a UvWritePool.
+struct UvWrite {
+  uv_write_t request;
+  UvConnection* connection = nullptr;
+  UvBuffer input;   // the batch's input buffer, when its echoed slice is not all sent
+  UvBuffer output;  // the batch's output buffer, when it has unsent replies
+  std::size_t size = 0;
+};
+
+// UvWritePool: spare UvWrites of one loop, so queueing a write allocates nothing in the steady
+// state. Owned by the loop's part of the UvEngine; loop thread only. O(1) acquire and release.
+class UvWritePool {
+ public:
+  // Spares kept at most: enough for a burst of backpressured connections; each is ~150 bytes.
+  static constexpr std::size_t kMaxSpares = 1024;
+
+  std::unique_ptr<UvWrite> acquire() {
+    if (spares_.empty()) return std::make_unique<UvWrite>();
+    std::unique_ptr<UvWrite> write = std::move(spares_.back());
+    spares_.pop_back();
+    return write;
+  }
+  void release(std::unique_ptr<UvWrite> write) {
+    if (spares_.size() < kMaxSpares) spares_.push_back(std::move(write));
+  }
+
+ private:
+  std::vector<std::unique_ptr<UvWrite>> spares_;
+};
 
 // Told when a connection is done; it destroys the connection.
 class UvConnectionOwner {
@@ -47,6 +85,7 @@ class UvConnectionOwner {
 struct UvConnectionContext {
   uv_loop_t& loop;
   UvBufferPool& buffers;
+  UvWritePool& writes;
   Service& service;
   LoopStats& stats;
   const ConnectionLimits& limits;
@@ -55,6 +94,11 @@ struct UvConnectionContext {
 
 class UvConnection final : private ReplyWriter {
  public:
+  // Buffer memory the queued writes of one connection may hold before reading pauses, whatever
+  // their byte count: bounds what a peer that stops reading costs us (the high-water mark bounds
+  // bytes; this bounds the buffers they sit in).
+  static constexpr std::size_t kMaxHeldByWrites = 512 * 1024;
+
   explicit UvConnection(UvConnectionContext& context);
   ~UvConnection();
   UvConnection(const UvConnection&) = delete;
@@ -92,7 +136,8 @@ class UvConnection final : private ReplyWriter {
   void read_failed();
   void process_input();
   void send_batch();
-  void write_done(int status);
+  void queue_rest(const uv_buf_t* bufs, unsigned count, std::size_t sent, std::size_t total);
+  void write_done(std::unique_ptr<UvWrite> write, int status);
   void release_batch();
   void protocol_error(std::string_view what, std::uint32_t length);
   void flush_then_close(CloseReason reason);
@@ -105,7 +150,7 @@ class UvConnection final : private ReplyWriter {
   bool can_read() const;
   bool quiet() const;
   bool batch_empty() const { return echo_end_ == echo_begin_ && output_end_ == 0; }
-  std::size_t unsent() const { return writing_ ? write_remaining_ : 0; }
+  bool writing() const { return writes_queued_ > 0; }
   void arm_timer(std::uint64_t delay_ms);
   void note_progress() { last_progress_ms_ = uv_now(&ctx_.loop); }
   UvBuffer take_buffer(std::size_t min_capacity);
@@ -118,9 +163,7 @@ class UvConnection final : private ReplyWriter {
   UvConnectionContext& ctx_;
   uv_tcp_t tcp_;
   uv_timer_t timer_;  // idle timeout, or the linger deadline; initialised on first use
-  uv_write_t write_request_;
   uv_shutdown_t shutdown_request_;
-  uv_buf_t write_bufs_[2];  // what the uv_write in flight still sends
 
   UvBuffer input_;
   std::size_t input_begin_ = 0;    // first byte still held by this batch
@@ -129,14 +172,15 @@ class UvConnection final : private ReplyWriter {
   std::size_t echo_begin_ = 0;     // this batch's echoed frames: [echo_begin_, echo_end_)
   std::size_t echo_end_ = 0;
   UvBuffer output_;
-  std::size_t output_end_ = 0;       // replies the service wrote in this batch: [0, output_end_)
-  std::size_t write_remaining_ = 0;  // bytes the uv_write in flight still sends
+  std::size_t output_end_ = 0;     // replies the service wrote in this batch: [0, output_end_)
+  std::size_t writes_queued_ = 0;  // UvWrites in flight
+  std::size_t queued_bytes_ = 0;   // their unsent bytes
+  std::size_t queued_held_ = 0;    // the buffer capacity they hold
 
   State state_ = State::kOpen;
   CloseReason close_reason_ = CloseReason::kPeerClosed;
   bool reading_ = false;         // uv_read_start() is in effect
   bool reading_paused_ = false;  // backpressure
-  bool writing_ = false;         // a uv_write is in flight: the buffers must not move
   bool peer_finished_ = false;   // UV_EOF
   bool draining_ = false;
   bool timer_initialised_ = false;

@@ -56,12 +56,10 @@ class UvLoop final : private UvConnectionOwner {
   static constexpr std::uint64_t kLimitLogIntervalMs = 1000;
 
   UvLoop(std::size_t index, UvShared& shared, std::unique_ptr<Service> service)
-      : index_(index), shared_(shared), service_(std::move(service)), context_{loop_,
-                                                                               buffers_,
-                                                                               *service_,
-                                                                               stats_,
-                                                                               shared.limits,
-                                                                               *this} {
+      : index_(index),
+        shared_(shared),
+        service_(std::move(service)),
+        context_{loop_, buffers_, writes_, *service_, stats_, shared.limits, *this} {
     if (const int rc = uv_loop_init(&loop_); rc != 0) fail(rc, "uv_loop_init");
     loop_initialised_ = true;
     uv_async_init(&loop_, &wakeup_, on_wakeup);
@@ -247,6 +245,7 @@ class UvLoop final : private UvConnectionOwner {
   uv_tcp_t listener_;
   LoopStats stats_;
   UvBufferPool buffers_;
+  UvWritePool writes_;
   std::unique_ptr<Service> service_;
   UvConnectionContext context_;
   std::vector<std::unique_ptr<UvConnection>> connections_;
