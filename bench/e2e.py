@@ -2,7 +2,8 @@
 """End-to-end benchmark: ringwire-server's engines against their peers, one command.
 
 Variants (each a server on one loop, pinned to --server-cpu):
-  native  ringwire-server --engine native      uv     ringwire-server --engine uv
+  native  ringwire-server --engine native (epoll)   uring  the same with --backend io_uring
+  uv      ringwire-server --engine uv
   uvref   bench/uv_echo_reference ("libuv done well", single file)
   floor   bench/floor_pair server (blocking, a thread per connection: the loopback floor)
 
@@ -29,6 +30,7 @@ one) with the machine, the command, the medians and the ratios. Python 3 standar
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -48,22 +50,23 @@ CASES = {
                 ["native", "uv", "uvref", "floor"]),
     "rtt": ("floor", ["--size", "64"], "frames", ["native", "uv", "uvref", "floor"]),
     "small": ("load", ["--connections", "64", "--depth", "16", "--size", "64"], "frames",
-              ["native", "uv", "uvref"]),
+              ["native", "uring", "uv", "uvref"]),
     "large": ("load", ["--connections", "8", "--depth", "4", "--size", "65536"], "bytes",
-              ["native", "uv", "uvref"]),
+              ["native", "uring", "uv", "uvref"]),
     "accept": ("floor", ["--size", "64", "--reconnect"], "connections",
                ["native", "uv", "uvref"]),
 }
 # The pairs whose ratios the issue asks for: engine against engine, engine against its
 # reference, engine against the floor.
-PAIRS = [("native", "uv"), ("uv", "uvref"), ("native", "floor")]
+PAIRS = [("native", "uv"), ("uring", "uv"), ("uv", "uvref"), ("native", "floor")]
 
 
 def server_command(build, variant):
     server = build / "server" / "ringwire-server"
     common = ["--port", "0", "--threads", "1", "--log-level", "warn"]
     return {
-        "native": [str(server), "--engine", "native", *common],
+        "native": [str(server), "--engine", "native", "--backend", "epoll", *common],
+        "uring": [str(server), "--engine", "native", "--backend", "io_uring", *common],
         "uv": [str(server), "--engine", "uv", *common],
         "uvref": [str(build / "bench" / "uv_echo_reference"), "--port", "0"],
         "floor": [str(build / "bench" / "floor_pair"), "server", "--port", "0"],
@@ -148,6 +151,8 @@ def run_clients(build, case, servers, args, tmp):
             "p99": result["latency_us"]["p99"],
             "errors": result.get("errors", 0),
             "cpu": cpu_share,
+            # ringwire-load's own CPU per frame (the floor_pair client does not measure it)
+            "client_ns": result.get("client_cpu", {}).get("ns_per_frame", float("nan")),
             "efficiency": work / cpu_share if cpu_share > 0 else 0.0,
         })
     return results
@@ -181,7 +186,8 @@ def summarise(samples, case, variants):
         runs = [r for r in samples if r["variant"] == variant]
         if runs:
             rows[variant] = {k: median([r[k] for r in runs])
-                             for k in ("frames_per_s", "p50", "p99", "cpu", "efficiency")}
+                             for k in ("frames_per_s", "p50", "p99", "cpu", "efficiency",
+                                       "client_ns")}
             rows[variant]["errors"] = sum(r["errors"] for r in runs)
             rows[variant]["runs"] = len(runs)
     return rows
@@ -214,6 +220,8 @@ def main():
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--pairs", default=",".join(f"{a}/{b}" for a, b in PAIRS),
+                        help="paired mode: which pairs to run, e.g. native/uv,uv/uvref")
     parser.add_argument("--mode", choices=["paired", "sequential"], default="paired")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--load-cpu", type=int, default=1)
@@ -222,6 +230,7 @@ def main():
     args = parser.parse_args()
     build = Path(args.build)
     cases = args.cases.split(",")
+    pairs = [tuple(p.split("/")) for p in args.pairs.split(",")]
     load_before = os.getloadavg()
     started = time.time()
 
@@ -230,7 +239,7 @@ def main():
         for case in cases:
             variants = CASES[case][3]
             if args.mode == "paired":
-                for a, b in PAIRS:
+                for a, b in pairs:
                     if a not in variants or b not in variants:
                         continue
                     samples, ratios = [], {"efficiency": [], "p50": [], "p99": []}
@@ -284,16 +293,17 @@ def main():
         "measured window. Figures are medians over the repeats; a ratio is the median of the "
         "per-run ratios (paired: both variants measured over the same seconds).", "",
         "| case | pair | variant | frames/s | p50 µs | p99 µs | server CPU | efficiency /CPU-s "
-        "| errors |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| client ns/frame | errors |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for case, pair, rows, _ in report:
         unit = CASES[case][2]
         for variant, row in rows.items():
+            client = "—" if math.isnan(row["client_ns"]) else f"{row['client_ns']:.0f}"
             lines.append(
                 f"| {case} | {'/'.join(pair) if pair else '—'} | {variant} | "
                 f"{row['frames_per_s']:,.0f} | {row['p50']:.1f} | {row['p99']:.1f} | "
-                f"{row['cpu']:.0%} | {fmt_rate(row['efficiency'], unit)} {unit} | "
+                f"{row['cpu']:.0%} | {fmt_rate(row['efficiency'], unit)} {unit} | {client} | "
                 f"{row['errors']} |")
     lines += ["", "| case | ratio | efficiency | p50 | p99 |", "|---|---|---:|---:|---:|"]
     for case, pair, _, ratios in report:
