@@ -41,10 +41,15 @@ UringPoller::UringPoller() {
 UringPoller::~UringPoller() { ::io_uring_queue_exit(&ring_); }
 
 bool UringPoller::supported() {
-  io_uring probe{};
-  if (::io_uring_queue_init(2, &probe, 0) < 0) return false;
-  ::io_uring_queue_exit(&probe);
-  return true;
+  // Probed once per process: a ring's teardown queues work to the probing thread, which can
+  // interrupt that thread's next blocking call with EINTR.
+  static const bool available = [] {
+    io_uring probe{};
+    if (::io_uring_queue_init(2, &probe, 0) < 0) return false;
+    ::io_uring_queue_exit(&probe);
+    return true;
+  }();
+  return available;
 }
 
 UringPoller::Watch& UringPoller::watch(int fd) {
