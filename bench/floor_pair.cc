@@ -34,36 +34,16 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-bool read_exact(int fd, std::byte* out, std::size_t n) {
-  while (n > 0) {
-    const ssize_t got = ::recv(fd, out, n, 0);
-    if (got <= 0) return false;
-    out += got;
-    n -= static_cast<std::size_t>(got);
-  }
-  return true;
-}
-
-bool write_all(int fd, const std::byte* in, std::size_t n) {
-  while (n > 0) {
-    const ssize_t put = ::send(fd, in, n, MSG_NOSIGNAL);
-    if (put <= 0) return false;
-    in += put;
-    n -= static_cast<std::size_t>(put);
-  }
-  return true;
-}
-
 // Echoes frames on one connection until it ends: read a header, read the payload, write both.
 void serve_connection(UniqueFd socket) {
   set_no_delay(socket.get());
   std::vector<std::byte> frame(kFrameHeaderSize);
-  while (read_exact(socket.get(), frame.data(), kFrameHeaderSize)) {
+  while (read_exact(socket.get(), std::span(frame).first(kFrameHeaderSize))) {
     const std::uint32_t length = load_be32(frame.data());
     if (length > kDefaultMaxFrame) return;
     frame.resize(kFrameHeaderSize + length);
-    if (!read_exact(socket.get(), frame.data() + kFrameHeaderSize, length)) return;
-    if (!write_all(socket.get(), frame.data(), frame.size())) return;
+    if (!read_exact(socket.get(), std::span(frame).subspan(kFrameHeaderSize, length))) return;
+    if (!write_all(socket.get(), frame)) return;
   }
 }
 
@@ -122,8 +102,7 @@ int run_client(std::uint16_t port, double duration_s, double warmup_s, std::uint
   const auto end = measure_from + std::chrono::duration<double>(duration_s);
   for (auto now = start; now < end; now = SteadyClock::now()) {
     if (!socket) socket = connect_to(address);
-    const bool ok = socket && write_all(socket.get(), request.data(), request.size()) &&
-                    read_exact(socket.get(), reply.data(), reply.size());
+    const bool ok = socket && write_all(socket.get(), request) && read_exact(socket.get(), reply);
     const auto done = SteadyClock::now();
     if (!ok) {
       ++errors;

@@ -10,17 +10,20 @@
 namespace ringwire {
 namespace {
 
-// Fills the queue with `n` timers spread over a minute, none of them due.
-void fill(TimerQueue& timers, std::size_t n, TimePoint now) {
-  for (std::size_t i = 0; i < n; ++i) {
-    timers.add(now + std::chrono::milliseconds(1000 + (i * 7919) % 60000), [] {});
+// A queue already holding `n` timers spread over a minute from `now`, none of them due.
+struct LoadedQueue {
+  explicit LoadedQueue(std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      timers.add(now + std::chrono::milliseconds(1000 + (i * 7919) % 60000), [] {});
+    }
   }
-}
-
-void BM_TimerAddCancel(benchmark::State& state) {
   TimerQueue timers;
   const TimePoint now = Clock::now();
-  fill(timers, static_cast<std::size_t>(state.range(0)), now);
+};
+
+void BM_TimerAddCancel(benchmark::State& state) {
+  LoadedQueue queue(state.range(0));
+  auto& [timers, now] = queue;
   std::int64_t i = 0;
   for (auto _ : state) {
     const TimerId id = timers.add(now + std::chrono::milliseconds(500 + (i++ % 30000)), [] {});
@@ -31,9 +34,8 @@ BENCHMARK(BM_TimerAddCancel)->Arg(0)->Arg(1000)->Arg(100000);
 
 // Add then let it fire: the path of a timer that is not cancelled (run_due pops the heap).
 void BM_TimerAddFire(benchmark::State& state) {
-  TimerQueue timers;
-  const TimePoint now = Clock::now();
-  fill(timers, static_cast<std::size_t>(state.range(0)), now);
+  LoadedQueue queue(state.range(0));
+  auto& [timers, now] = queue;
   std::uint64_t fired = 0;
   for (auto _ : state) {
     timers.add(now, [&fired] { ++fired; });

@@ -103,6 +103,24 @@ std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size
   return sockets;
 }
 
+bool read_exact(int fd, std::span<std::byte> out) {
+  while (!out.empty()) {
+    const ssize_t got = ::recv(fd, out.data(), out.size(), 0);
+    if (got <= 0) return false;
+    out = out.subspan(static_cast<std::size_t>(got));
+  }
+  return true;
+}
+
+bool write_all(int fd, std::span<const std::byte> in) {
+  while (!in.empty()) {
+    const ssize_t put = ::send(fd, in.data(), in.size(), MSG_NOSIGNAL);
+    if (put <= 0) return false;
+    in = in.subspan(static_cast<std::size_t>(put));
+  }
+  return true;
+}
+
 void set_no_delay(int fd) {
   const int on = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);

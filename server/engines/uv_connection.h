@@ -114,12 +114,7 @@ class UvConnection final : private ReplyWriter {
   std::size_t index_in_owner = 0;  // the owner's bookkeeping (O(1) removal)
 
  private:
-  enum class State : std::uint8_t {
-    kOpen,            // reading, decoding, replying
-    kFlushThenClose,  // no more reading: send what is owed, then close (or linger)
-    kLingering,       // our side is shut; dropping the peer's bytes until it closes
-    kClosed,          // uv_close() was called; the owner destroys us when the handles are closed
-  };
+  using State = ConnectionState;
 
   static void on_alloc(uv_handle_t* handle, std::size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
