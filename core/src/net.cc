@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -37,11 +39,11 @@ std::string SocketAddress::to_string() const {
   if (family() == AF_INET6) {
     ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, text,
                 sizeof text);
-    return "[" + std::string(text) + "]:" + std::to_string(port());
+    return fmt::format("[{}]:{}", text, port());
   }
   ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text,
               sizeof text);
-  return std::string(text) + ":" + std::to_string(port());
+  return fmt::format("{}:{}", text, port());
 }
 
 SocketAddress resolve_address(std::string_view host, std::uint16_t port) {
