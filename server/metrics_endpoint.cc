@@ -36,6 +36,10 @@ constexpr CounterInfo kCounters[] = {
      &StatsSnapshot::accept_pauses},
     {"ringwire_ring_bytes_lent", "Ring buffer bytes held by connections now", "gauge",
      &StatsSnapshot::ring_bytes_lent},
+    {"ringwire_frames_passed_through_total", "Large echoed frames moved with splice(2)", "counter",
+     &StatsSnapshot::frames_passed_through},
+    {"ringwire_pass_through_spills_total", "Passed-through frames moved back to a ring buffer",
+     "counter", &StatsSnapshot::pass_through_spills},
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "ringwire/connection.h"
 
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -23,6 +24,7 @@ Connection::~Connection() {
   if (token_ != 0 && socket_) ctx_.loop.remove_io(token_);
   give_back(input_);
   give_back(output_);
+  drop_pipe();
 }
 
 void Connection::start() {
@@ -87,6 +89,7 @@ void Connection::after_event() {
       update_backpressure();
       if (input_.mapped() && input_.empty()) give_back(input_);
       if (output_.mapped() && output_.empty()) give_back(output_);
+      if (pipe_.valid() && pipe_bytes() == 0 && !in_transit()) ctx_.pipes.release(std::move(pipe_));
       Interest interest = Interest::kNone;
       if (can_read() || state_ == State::kLingering) interest = interest | Interest::kRead;
       if (want_write_) interest = interest | Interest::kWrite;
@@ -101,6 +104,7 @@ void Connection::after_event() {
   socket_.reset();
   give_back(input_);
   give_back(output_);
+  drop_pipe();
   ctx_.stats.count_close(close_reason_);
   ctx_.stats.connections_open.sub();
   ctx_.on_closed(*this);  // destroys this connection: nothing may follow
@@ -109,12 +113,12 @@ void Connection::after_event() {
 // ---- reading ----
 
 bool Connection::can_read() const {
-  return state_ == State::kOpen && !peer_finished_ && !reading_paused_;
+  return state_ == State::kOpen && !peer_finished_ && !reading_paused_ && !pipe_full_;
 }
 
 void Connection::handle_readable() {
   for (int i = 0; i < kMaxReadsPerWakeup && can_read(); ++i) {
-    const bool more = receive_once();
+    const bool more = in_transit() ? splice_in() : peek_next_ ? peek_header() : receive_once();
     process_input();
     send_pending();
     update_backpressure();
@@ -152,7 +156,8 @@ bool Connection::make_input_room() {
   try {
     if (!input_.mapped()) input_ = take_ring(RingPool::kMinRingCapacity);
     if (!input_.full()) return true;
-    if (owed_in_input() > 0) return false;
+    // Owed bytes wait for a send; undecoded ones wait for the pipe ahead of them to be sent.
+    if (owed_in_input() > 0 || pipe_bytes() > 0) return false;
     // Full, nothing owed, and every complete frame was processed: one frame bigger than the ring.
     // Double it: memory follows the bytes that actually arrive, never the announced length.
     RingBuffer larger = take_ring(2 * input_.capacity());
@@ -176,10 +181,15 @@ void Connection::process_input() {
     return state_ == State::kOpen ||
            (state_ == State::kFlushThenClose && close_reason_ == CloseReason::kPeerClosed);
   };
-  while (decoding() && skipped_bytes_ == 0 && input_.mapped()) {
+  // Bytes behind a pipe's are decoded only once the pipe is sent, so the replies keep their order.
+  while (decoding() && skipped_bytes_ == 0 && pipe_bytes() == 0 && !in_transit() &&
+         input_.mapped()) {
     const auto pending = input_.readable().subspan(echo_bytes_);
     const FrameView frame = decode_frame(pending, ctx_.limits.max_frame);
-    if (frame.status == FrameStatus::kNeedMore) return;
+    if (frame.status == FrameStatus::kNeedMore) {
+      begin_pass_through(frame, pending.size());
+      return;
+    }
     if (frame.status == FrameStatus::kTooLarge) {
       ctx_.stats.frames_oversized.add();
       protocol_error("frame length over --max-frame", frame.length);
@@ -187,6 +197,7 @@ void Connection::process_input() {
     }
     ctx_.stats.frames_received.add();
     last_progress_ = ctx_.loop.now();
+    spilled_ = false;
     FrameResult result;
     try {
       result = ctx_.service.on_frame(frame.payload, *this);
@@ -216,6 +227,157 @@ void Connection::process_input() {
         return;
     }
   }
+}
+
+// ---- pass-through ----
+
+// Starts passing `frame` through when it qualifies; `in_ring` of its bytes are already in the
+// input ring (after the echoed prefix). Nothing has been sized from its length but the check
+// against the pipe's capacity, and the length was checked against max-frame when decoded.
+bool Connection::begin_pass_through(const FrameView& frame, std::size_t in_ring) {
+  if (!ctx_.pass_through || spilled_ || state_ != State::kOpen || peer_finished_ ||
+      frame.needed < kPassThroughMinFrame || frame.needed > PipePool::kPipeCapacity ||
+      !output_.empty() || skipped_bytes_ > 0) {
+    return false;
+  }
+  if (!pipe_.valid()) pipe_ = ctx_.pipes.acquire();
+  if (!pipe_.valid() || frame.needed > pipe_.capacity()) return false;  // a shrunken pipe
+  transit_prefix_ = in_ring;
+  transit_left_ = frame.needed - in_ring;
+  return true;
+}
+
+// Right after a passed-through frame the ring holds nothing undecoded: look at the next header
+// without taking it, so a large frame goes to the pipe whole. Anything else is read into the ring.
+bool Connection::peek_header() {
+  std::byte header[kFrameHeaderSize];
+  const ssize_t n = ::recv(socket_.get(), header, sizeof header, MSG_PEEK);
+  if (n == static_cast<ssize_t>(sizeof header)) {
+    const FrameView frame = decode_frame(header, ctx_.limits.max_frame);
+    if (frame.status == FrameStatus::kNeedMore && begin_pass_through(frame, 0)) return splice_in();
+  } else if (n < 0) {
+    if (errno == EINTR) return true;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+  }
+  peek_next_ = false;  // a small or oversized frame, a split header, EOF or an error
+  return receive_once();
+}
+
+// Moves the frame in transit from the socket into the pipe. Returns whether to read again now.
+bool Connection::splice_in() {
+  const ssize_t n = ::splice(socket_.get(), nullptr, pipe_.write_fd(), nullptr, transit_left_,
+                             SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+  if (n > 0) {
+    const auto moved = static_cast<std::size_t>(n);
+    ctx_.stats.bytes_received.add(moved);
+    last_progress_ = ctx_.loop.now();  // a large frame in transit is progress, not idleness
+    pipe_held_ += moved;
+    transit_left_ -= moved;
+    if (transit_left_ > 0) return false;  // short: the socket is drained (or the pipe is full)
+    finish_pass_through();
+    return true;
+  }
+  if (n == 0) {
+    peer_finished_ = true;
+    return false;
+  }
+  if (errno == EINTR) return true;
+  if (errno != EAGAIN && errno != EWOULDBLOCK) {
+    close_now(CloseReason::kPeerReset);
+    return false;
+  }
+  // EAGAIN means an empty socket or a full pipe; only the socket can tell which.
+  int unread = 0;
+  if (pipe_bytes() == 0 || ::ioctl(socket_.get(), FIONREAD, &unread) != 0 || unread == 0) {
+    return false;
+  }
+  if (pipe_ready_ > 0) {
+    pipe_full_ = true;  // sending the owed bytes makes room
+  } else {
+    spill_to_ring();  // the frame alone filled the pipe's slots
+  }
+  return false;
+}
+
+// The frame in transit is whole: its reply is owed, the ring prefix first, then the pipe.
+void Connection::finish_pass_through() {
+  ctx_.stats.frames_received.add();
+  ctx_.stats.frames_passed_through.add();
+  echo_bytes_ += transit_prefix_;
+  pipe_ready_ += pipe_held_;
+  transit_prefix_ = pipe_held_ = 0;
+  peek_next_ = true;
+}
+
+// Reads the bytes of the frame in transit back from the pipe into the input ring, which then
+// holds the whole frame so far; the frame finishes on the ring path. Rare: see connection.h.
+void Connection::spill_to_ring() {
+  ctx_.stats.pass_through_spills.add();
+  try {
+    // Room for the whole frame (at most the pipe's capacity, so bounded) after what the ring has.
+    const std::size_t have = input_.mapped() ? input_.size() : 0;
+    const std::size_t need = have + pipe_held_ + transit_left_;
+    if (!input_.mapped() || input_.capacity() < need) {
+      RingBuffer larger = take_ring(need);
+      if (have > 0) {
+        std::memcpy(larger.writable().data(), input_.readable().data(), have);
+        larger.commit(have);
+      }
+      give_back(input_);
+      input_ = std::move(larger);
+    }
+  } catch (const std::system_error& error) {
+    log(LogLevel::kWarn, "{}: no ring buffer for the connection ({}), closing", peer_.to_string(),
+        error.what());
+    close_now(CloseReason::kOutOfMemory);
+    return;
+  }
+  while (pipe_held_ > 0) {
+    const auto room = input_.writable();
+    const ssize_t n = ::read(pipe_.read_fd(), room.data(), std::min(room.size(), pipe_held_));
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      close_now(CloseReason::kPeerReset);  // a pipe that loses bytes it holds: cannot go on
+      return;
+    }
+    input_.commit(static_cast<std::size_t>(n));
+    pipe_held_ -= static_cast<std::size_t>(n);
+  }
+  transit_prefix_ = transit_left_ = 0;
+  spilled_ = true;
+  peek_next_ = false;
+}
+
+// Sends owed pipe bytes. False when the socket is full (want_write_ is set) or the send failed.
+bool Connection::splice_out() {
+  const ssize_t n = ::splice(pipe_.read_fd(), nullptr, socket_.get(), nullptr, pipe_ready_,
+                             SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+  if (n < 0) {
+    if (errno == EINTR) return true;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      want_write_ = true;
+    } else {
+      close_now(CloseReason::kPeerReset);
+    }
+    return false;
+  }
+  const auto sent = static_cast<std::size_t>(n);
+  const bool whole = sent == pipe_ready_;
+  ctx_.stats.bytes_sent.add(sent);
+  last_progress_ = ctx_.loop.now();
+  pipe_ready_ -= sent;
+  pipe_full_ = false;
+  if (pipe_bytes() == 0 && !in_transit()) process_input();  // decoding waited behind the pipe
+  if (!whole) want_write_ = true;                           // the socket buffer is full
+  return whole;
+}
+
+// Gives an empty pipe back to the pool; closes one that still holds bytes (they are dropped).
+void Connection::drop_pipe() {
+  if (pipe_.valid() && pipe_bytes() == 0) ctx_.pipes.release(std::move(pipe_));
+  pipe_ = Pipe();
+  transit_prefix_ = transit_left_ = pipe_held_ = pipe_ready_ = 0;
+  pipe_full_ = peek_next_ = false;
 }
 
 // Drops a handled frame that is not echoed. Behind an unsent echoed prefix it cannot be cut out
@@ -257,9 +419,15 @@ std::span<std::byte> Connection::append(std::size_t n) {
 
 void Connection::send_pending() {
   while (unsent() > 0 && state_ != State::kClosed) {
+    if (echo_bytes_ == 0 && pipe_ready_ > 0) {  // the pipe's bytes follow the echoed prefix
+      if (!splice_out()) return;
+      continue;
+    }
     const bool from_input = echo_bytes_ > 0;
     const auto bytes = from_input ? input_.readable().first(echo_bytes_) : output_.readable();
-    const ssize_t n = ::send(socket_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    // A frame's ring prefix followed by its pipe bytes: let TCP fill segments across the two.
+    const int more = from_input && pipe_ready_ > 0 ? MSG_MORE : 0;
+    const ssize_t n = ::send(socket_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | more);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -297,7 +465,8 @@ void Connection::release_sent_echo(std::size_t n) {
 }
 
 void Connection::update_backpressure() {
-  const bool input_blocked = input_.mapped() && input_.full() && owed_in_input() > 0;
+  const bool input_blocked =
+      input_.mapped() && input_.full() && (owed_in_input() > 0 || pipe_bytes() > 0);
   if (!reading_paused_) {
     if (unsent() >= ctx_.limits.high_water || input_blocked) {
       reading_paused_ = true;
@@ -320,11 +489,13 @@ void Connection::flush_then_close(CloseReason reason) {
 void Connection::maybe_finish_flush() {
   if (state_ != State::kFlushThenClose || unsent() > 0) return;
   if (peer_finished_) {
-    // Every complete frame was answered: what is left is an incomplete last frame.
-    if (input_.mapped() && !input_.empty()) {
-      ctx_.stats.trailing_bytes_dropped.add(input_.size());
+    // Every complete frame was answered: what is left is an incomplete last frame, in the ring
+    // or (passing through) in the ring and the pipe.
+    const std::size_t partial = (input_.mapped() ? input_.size() : 0) + pipe_held_;
+    if (partial > 0) {
+      ctx_.stats.trailing_bytes_dropped.add(partial);
       log(LogLevel::kDebug, "{}: closed its side with {} byte(s) of an incomplete frame",
-          peer_.to_string(), input_.size());
+          peer_.to_string(), partial);
     }
     close_now(close_reason_);
   } else {
@@ -337,6 +508,7 @@ void Connection::start_lingering() {
   state_ = State::kLingering;
   give_back(input_);
   echo_bytes_ = skipped_bytes_ = 0;
+  drop_pipe();
   arm_timer(ctx_.loop.now() + kLingerTimeout);
 }
 
@@ -359,7 +531,9 @@ void Connection::close_now(CloseReason reason) {
 }
 
 bool Connection::quiet() const {
-  if (unsent() > 0 || (input_.mapped() && !input_.empty())) return false;
+  if (unsent() > 0 || pipe_bytes() > 0 || in_transit() || (input_.mapped() && !input_.empty())) {
+    return false;
+  }
   int unread = 0;
   return ::ioctl(socket_.get(), FIONREAD, &unread) == 0 && unread == 0;
 }

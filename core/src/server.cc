@@ -1,9 +1,11 @@
 #include "ringwire/server.h"
 
+#include <csignal>
 #include <system_error>
 
 #include "ringwire/listener.h"
 #include "ringwire/log.h"
+#include "ringwire/pipe_pool.h"
 #include "ringwire/ring_pool.h"
 
 namespace ringwire {
@@ -21,10 +23,21 @@ void StatsSnapshot::add(const LoopStats& loop) {
   accept_errors += loop.accept_errors.get();
   accept_pauses += loop.accept_pauses.get();
   ring_bytes_lent += loop.ring_bytes_lent.get();
+  frames_passed_through += loop.frames_passed_through.get();
+  pass_through_spills += loop.pass_through_spills.get();
 }
 
+// splice(2) into a socket cannot say MSG_NOSIGNAL: a peer's reset would raise SIGPIPE. So pass-
+// through is used only where the process ignores SIGPIPE (ringwire-server's engines do).
+namespace {
+bool sigpipe_ignored() {
+  struct sigaction action {};
+  return ::sigaction(SIGPIPE, nullptr, &action) == 0 && action.sa_handler == SIG_IGN;
+}
+}  // namespace
+
 // LoopPart: the server's share of one loop. Owned by the Server; owns that loop's Listener,
-// RingPool, Service instance and Connections. Loop thread only, except construction.
+// RingPool, PipePool, Service instance and Connections. Loop thread only, except construction.
 class Server::LoopPart final : public AcceptHandler {
  public:
   // At most one "connection limit reached" line per interval.
@@ -39,7 +52,9 @@ class Server::LoopPart final : public AcceptHandler {
                  *service_,
                  stats_,
                  server.options_.limits,
-                 [this](Connection& connection) { on_closed(connection); }},
+                 [this](Connection& connection) { on_closed(connection); },
+                 pipes_,
+                 service_->echoes_every_frame() && sigpipe_ignored()},
         listener_(loop, std::move(listen_socket), *this, stats_) {}
   // A loop that only serves connections handed over by another loop's listener (exact balance).
   LoopPart(Server& server, EventLoop& loop) : LoopPart(server, loop, UniqueFd()) {}
@@ -149,6 +164,7 @@ class Server::LoopPart final : public AcceptHandler {
   EventLoop& loop_;
   LoopStats stats_;
   RingPool rings_;
+  PipePool pipes_;
   std::unique_ptr<Service> service_;
   ConnectionContext context_;
   Listener listener_;

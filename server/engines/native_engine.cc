@@ -1,5 +1,7 @@
 // NativeEngine: ringwire's own reactor (core's Reactor + Server).
 
+#include <csignal>
+
 #include "engines/engine.h"
 #include "ringwire/reactor.h"
 #include "services/services.h"
@@ -29,6 +31,9 @@ class NativeEngine final : public Engine {
   ~NativeEngine() override { stop(); }  // loops stop before the server they run goes away
 
   void start() override {
+    // Large echoed frames are passed through with splice(2), which cannot say MSG_NOSIGNAL: a
+    // peer's reset must fail one splice with EPIPE, not kill the process.
+    ::signal(SIGPIPE, SIG_IGN);
     server_.start();
     reactor_.start();
   }

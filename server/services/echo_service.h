@@ -11,6 +11,7 @@ class EchoService final : public Service {
   FrameResult on_frame(std::span<const std::byte>, ReplyWriter&) override {
     return {FrameVerdict::kEcho, {}};
   }
+  bool echoes_every_frame() const override { return true; }
 };
 
 }  // namespace ringwire

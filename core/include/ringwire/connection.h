@@ -12,6 +12,22 @@
 //                 read          echo_end          decode                      write
 //   (*a non-echo frame decoded while echoed bytes are unsent: decoding pauses until they are sent)
 //
+// Pass-through (ctx.pass_through: the service echoes every frame): a frame of at least
+// kPassThroughMinFrame bytes that fits a pipe is not read at all. Its bytes move socket -> pipe ->
+// socket with splice(2), never copied to or from user space (half of a large echo's CPU is those
+// two copies). The pipe is lent by the loop's PipePool while a frame is in it.
+//   - Start: the header is decoded from the ring (its bytes already there are the frame's prefix,
+//     echoed from the ring) or, right after a passed-through frame, peeked with MSG_PEEK so the
+//     whole frame goes to the pipe; a small or oversized header is then read into the ring.
+//   - The frame is held until it is whole (the pipe holds all of it), then owed: its ring prefix
+//     joins the echoed prefix and its pipe bytes are sent after it. So a half-closed client gets
+//     no part of an incomplete frame, exactly as on the ring path.
+//   - Order: nothing read into the ring is decoded while the pipe holds bytes, so every ring byte
+//     that is owed precedes the pipe's, and the next frame's reply follows them.
+//   - A pipe holds capacity / page-size pieces: if the frame arrives in pieces so small that the
+//     pipe fills before it is whole, its bytes are read back into the ring (one copy) and the frame
+//     finishes on the ring path (a "spill").
+//
 // Backpressure: reading stops while unsent output is at or above the high-water mark, or the input
 // ring is full of frames waiting for their reply; it resumes once unsent output falls to the
 // low-water mark. A frame larger than the ring moves the connection to a larger ring as its bytes
@@ -27,7 +43,9 @@
 #include <functional>
 
 #include "ringwire/event_loop.h"
+#include "ringwire/frame.h"
 #include "ringwire/net.h"
+#include "ringwire/pipe_pool.h"
 #include "ringwire/ring_buffer.h"
 #include "ringwire/ring_pool.h"
 #include "ringwire/service.h"
@@ -60,6 +78,10 @@ struct ConnectionContext {
   LoopStats& stats;
   const ConnectionLimits& limits;
   std::function<void(Connection&)> on_closed;  // destroys the connection; called last
+  PipePool& pipes;
+  // The service echoes every frame and the process ignores SIGPIPE: large frames may be passed
+  // through with splice(2).
+  bool pass_through = false;
 };
 
 class Connection final : public IoHandler, private ReplyWriter {
@@ -70,6 +92,10 @@ class Connection final : public IoHandler, private ReplyWriter {
   // After shutting our side down, how long we keep reading (and dropping) the peer's bytes so our
   // replies are not destroyed by a reset.
   static constexpr std::chrono::seconds kLingerTimeout{2};
+  // Frames from this size (header included) are passed through when the service allows it. Below
+  // it the two splices and the pipe cost more than copying the payload in and out (measured:
+  // bench/RESULTS.md, "Pass-through").
+  static constexpr std::size_t kPassThroughMinFrame = 16 * 1024;
 
   Connection(ConnectionContext& context, UniqueFd socket, const SocketAddress& peer);
   ~Connection();
@@ -93,6 +119,15 @@ class Connection final : public IoHandler, private ReplyWriter {
 
   void handle_readable();
   bool receive_once();
+  bool peek_header();
+  bool begin_pass_through(const FrameView& frame, std::size_t in_ring);
+  bool splice_in();
+  void finish_pass_through();
+  void spill_to_ring();
+  bool splice_out();
+  void drop_pipe();
+  bool in_transit() const { return transit_left_ > 0; }
+  std::size_t pipe_bytes() const { return pipe_held_ + pipe_ready_; }
   void process_input();
   void skip_frame(std::size_t size);
   bool make_input_room();
@@ -112,7 +147,7 @@ class Connection final : public IoHandler, private ReplyWriter {
   void on_timer();
   RingBuffer take_ring(std::size_t min_capacity);
   void give_back(RingBuffer& ring);
-  std::size_t unsent() const { return echo_bytes_ + output_.size(); }
+  std::size_t unsent() const { return echo_bytes_ + output_.size() + pipe_ready_; }
   std::size_t owed_in_input() const { return echo_bytes_ + skipped_bytes_; }
   // Every entry point ends here: hands idle rings back and sets interest, or, once closed,
   // releases everything and calls on_closed (which destroys us) as its very last step.
@@ -126,6 +161,15 @@ class Connection final : public IoHandler, private ReplyWriter {
   RingBuffer output_;
   std::size_t echo_bytes_ = 0;     // unsent echoed prefix of the input ring
   std::size_t skipped_bytes_ = 0;  // a decoded non-echo frame right after that prefix
+  // Pass-through: the frame in transit, and the pipe's bytes (sent after echo_bytes_).
+  Pipe pipe_;
+  std::size_t transit_left_ = 0;    // bytes of the frame in transit still in the socket
+  std::size_t transit_prefix_ = 0;  // its bytes in the input ring, after the echoed prefix
+  std::size_t pipe_held_ = 0;       // its bytes in the pipe: held until the frame is whole
+  std::size_t pipe_ready_ = 0;      // bytes of whole frames in the pipe: owed
+  bool peek_next_ = false;          // the last frame passed through: peek at the next header
+  bool pipe_full_ = false;          // no room in the pipe: stop reading until some is sent
+  bool spilled_ = false;            // the first undecoded frame was spilled: finish it in the ring
   State state_ = State::kOpen;
   CloseReason close_reason_ = CloseReason::kPeerClosed;
   bool reading_paused_ = false;  // backpressure

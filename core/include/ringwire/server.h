@@ -49,6 +49,8 @@ struct StatsSnapshot {
   std::uint64_t accept_errors = 0;
   std::uint64_t accept_pauses = 0;
   std::uint64_t ring_bytes_lent = 0;
+  std::uint64_t frames_passed_through = 0;
+  std::uint64_t pass_through_spills = 0;
 
   std::uint64_t closed_for(CloseReason reason) const {
     return closed[static_cast<std::size_t>(reason)];

@@ -39,6 +39,10 @@ class Service {
   virtual std::string_view name() const = 0;
   // One complete frame's payload. The span is valid only during the call.
   virtual FrameResult on_frame(std::span<const std::byte> payload, ReplyWriter& out) = 0;
+  // True for a service whose every frame is echoed (on_frame always returns kEcho and writes
+  // nothing). An engine may then echo a large frame without reading it at all: the native
+  // Connection passes it socket -> pipe -> socket with splice(2), and on_frame is not called.
+  virtual bool echoes_every_frame() const { return false; }
 };
 
 using ServiceFactory = std::function<std::unique_ptr<Service>()>;

@@ -52,6 +52,8 @@ struct LoopStats {
   Counter accept_errors;           // failed accepts (EMFILE, ENFILE, ENOBUFS...)
   Counter accept_pauses;           // times accepting was paused for lack of descriptors
   Counter ring_bytes_lent;         // gauge: ring capacity held by connections now
+  Counter frames_passed_through;   // large echoed frames moved with splice(2), not through a ring
+  Counter pass_through_spills;     // of those, moved back to a ring (their pipe ran out of slots)
 
   void count_close(CloseReason reason) { closed[static_cast<std::size_t>(reason)].add(); }
   std::uint64_t closed_for(CloseReason reason) const {
