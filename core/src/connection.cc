@@ -465,15 +465,20 @@ void Connection::release_sent_echo(std::size_t n) {
 }
 
 void Connection::update_backpressure() {
-  const bool input_blocked =
-      input_.mapped() && input_.full() && (owed_in_input() > 0 || pipe_bytes() > 0);
+  // While a frame passes through, reading goes to the pipe: the ring (holding at most that frame's
+  // prefix, which leaves only once the frame is whole) must not hold reading back.
+  const bool ring_matters = input_.mapped() && !in_transit();
+  // Ring bytes wait for a send (owed) or for the pipe ahead of them; with neither, a full ring
+  // holds one partial frame and make_input_room() grows it, so reading may go on.
+  const bool ring_waits = owed_in_input() > 0 || pipe_bytes() > 0;
+  const bool input_blocked = ring_matters && input_.full() && ring_waits;
   if (!reading_paused_) {
     if (unsent() >= ctx_.limits.high_water || input_blocked) {
       reading_paused_ = true;
       ctx_.stats.backpressure_pauses.add();
     }
   } else if (unsent() <= ctx_.limits.low_water && !input_blocked &&
-             (!input_.mapped() || input_.free_space() >= input_.capacity() / 4)) {
+             (!ring_matters || input_.free_space() >= input_.capacity() / 4 || !ring_waits)) {
     reading_paused_ = false;
   }
 }

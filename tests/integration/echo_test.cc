@@ -1,7 +1,10 @@
 // The server's protocol behaviour over real loopback sockets, run against every engine built.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/uio.h>
 
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -280,6 +283,148 @@ TEST_P(EchoTest, DrainAnswersFramesAlreadySentThenClosesAndRefusesNewConnections
   EXPECT_TRUE(wait_until([&] { return server.drained(); }));
   EXPECT_THROW(TestClient{server.port()}, std::system_error);  // the listener is closed
   EXPECT_EQ(server.stats().closed_for(CloseReason::kDrained), 1u);
+}
+
+// ---- large frames: the native engine passes them through a pipe (splice), see connection.h ----
+
+bool passes_through(const std::string& variant) { return variant.starts_with("native"); }
+
+// Frames of these sizes, header included, are passed through by the native engine.
+constexpr std::size_t kLargeFrame = 100 * 1024;
+
+TEST_P(EchoTest, LargeAndSmallFramesPipelinedInRandomPiecesComeBackByteForByteInOrder) {
+  TestServer server(config());
+  TestClient client(server.port());
+  std::mt19937 random(7);
+  std::vector<Bytes> payloads;
+  Bytes stream;
+  for (int i = 0; i < 300; ++i) {
+    // Small, just under and over the pass-through threshold, large, and over a pipe's capacity.
+    constexpr std::size_t kSizes[] = {
+        0, 100, 16 * 1024 - 5, 16 * 1024, 70000, 256 * 1024 - 4, 300 * 1024};
+    const std::size_t size = kSizes[random() % std::size(kSizes)] + (i % 2 ? 0 : random() % 64);
+    payloads.push_back(random_payload(size, static_cast<std::uint64_t>(i)));
+    const Bytes frame = make_frame(payloads.back());
+    stream.insert(stream.end(), frame.begin(), frame.end());
+  }
+  // Pipelined from a second thread, in pieces of random size (1 byte to 128 KiB).
+  std::jthread writer([&] {
+    std::mt19937 pieces(11);
+    for (std::size_t at = 0; at < stream.size();) {
+      const std::size_t n = std::min<std::size_t>(stream.size() - at, 1 + pieces() % (128 * 1024));
+      client.send_all(std::span(stream).subspan(at, n));
+      at += n;
+    }
+  });
+  for (std::size_t i = 0; i < payloads.size(); ++i) ASSERT_EQ(client.receive_frame(), payloads[i]);
+  writer.join();
+  const StatsSnapshot stats = server.stats();
+  EXPECT_EQ(stats.frames_received, payloads.size());
+  EXPECT_EQ(stats.bytes_received, stream.size());
+  EXPECT_TRUE(wait_until([&] { return server.stats().bytes_sent == stream.size(); }));
+  if (passes_through(GetParam())) {
+    EXPECT_GT(stats.frames_passed_through, 0u);
+  }
+}
+
+TEST_P(EchoTest, LargeFrameArrivingInManySmallPagePiecesIsEchoedWhole) {
+  // Each piece lies on a page of its own and is sent with vmsplice + splice, so the server's
+  // socket holds it as a separate page fragment and each takes a pipe slot of its own: the frame
+  // outgrows its pipe's slots long before its bytes and is spilled back to the ring.
+  TestServer server(config());
+  TestClient client(server.port());
+  const Bytes payload = random_payload(kLargeFrame, 3);
+  const Bytes frame = make_frame(payload);
+  constexpr std::size_t kPiece = 64;
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t pieces = (frame.size() + kPiece - 1) / kPiece;
+  Bytes pages(pieces * page);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const UniqueFd read_end(fds[0]);
+  const UniqueFd write_end(fds[1]);
+  for (std::size_t i = 0; i < pieces; ++i) {
+    const std::size_t n = std::min(kPiece, frame.size() - i * kPiece);
+    std::memcpy(&pages[i * page], &frame[i * kPiece], n);
+    iovec piece{&pages[i * page], n};
+    ASSERT_EQ(::vmsplice(write_end.get(), &piece, 1, 0), static_cast<ssize_t>(n));
+    ASSERT_EQ(::splice(read_end.get(), nullptr, client.fd(), nullptr, n, 0),
+              static_cast<ssize_t>(n));
+  }
+  EXPECT_EQ(client.receive_frame(), payload);
+  client.send_frame(random_payload(10, 4));  // and the connection goes on
+  EXPECT_EQ(client.receive_frame(), random_payload(10, 4));
+  EXPECT_EQ(server.stats().bytes_received, frame.size() + 14);
+  if (passes_through(GetParam())) {
+    EXPECT_EQ(server.stats().pass_through_spills, 1u);
+  }
+}
+
+TEST_P(EchoTest, HalfCloseInTheMiddleOfALargeFrameAnswersTheWholeOnesAndDropsTheRest) {
+  TestServer server(config());
+  TestClient client(server.port());
+  const Bytes first = random_payload(kLargeFrame, 1);
+  const Bytes second = random_payload(kLargeFrame, 2);
+  Bytes stream = make_frame(first);
+  const Bytes second_frame = make_frame(second);
+  stream.insert(stream.end(), second_frame.begin(), second_frame.end());
+  const Bytes partial = make_frame(random_payload(kLargeFrame, 3));
+  constexpr std::size_t kPartialBytes = 4 + 40 * 1024;  // header and 40 KiB of 100 KiB
+  stream.insert(stream.end(), partial.begin(), partial.begin() + kPartialBytes);
+  client.send_all(stream);
+  client.shutdown_write();
+  EXPECT_EQ(client.receive_frame(), first);
+  EXPECT_EQ(client.receive_frame(), second);
+  // Then EOF: no byte of the incomplete frame comes back.
+  EXPECT_THROW(client.receive_exact(1), std::runtime_error);
+  EXPECT_TRUE(wait_until([&] { return server.stats().trailing_bytes_dropped == kPartialBytes; }));
+  EXPECT_TRUE(wait_until([&] { return server.stats().closed_for(CloseReason::kPeerClosed) == 1; }));
+  EXPECT_EQ(server.stats().frames_received, 2u);
+  EXPECT_EQ(server.stats().bytes_received, stream.size());
+}
+
+TEST_P(EchoTest, ReaderThatStopsReadingLargeFramesIsHeldWithBoundedMemory) {
+  TestServer server(config());
+  TestClient client(server.port());
+  constexpr int kFrames = 128;  // 12.5 MiB: far more than the socket buffers and a pipe hold
+  std::atomic<int> sent{0};
+  std::jthread writer([&] {
+    for (int i = 0; i < kFrames; ++i) {
+      client.send_frame(random_payload(kLargeFrame, static_cast<std::uint64_t>(i)));
+      ++sent;
+    }
+  });
+  ASSERT_TRUE(wait_until([&] { return server.stats().backpressure_pauses > 0; }));
+  EXPECT_LT(sent.load(), kFrames);
+  EXPECT_LE(server.stats().ring_bytes_lent, 1u * 1024 * 1024);
+  for (int i = 0; i < kFrames; ++i) {
+    ASSERT_EQ(client.receive_frame(), random_payload(kLargeFrame, static_cast<std::uint64_t>(i)));
+  }
+  writer.join();
+  const auto expected = static_cast<std::uint64_t>(kFrames) * (kLargeFrame + 4);
+  EXPECT_TRUE(wait_until([&] { return server.stats().bytes_sent == expected; }))
+      << server.stats().bytes_sent << " of " << expected;
+}
+
+TEST_P(EchoTest, OversizedHeaderAfterALargeFrameClosesAfterItsReply) {
+  ServerConfig c = config();
+  c.max_frame = 200 * 1024;
+  TestServer server(c);
+  TestClient client(server.port());
+  const Bytes payload = random_payload(kLargeFrame, 5);
+  Bytes stream = make_frame(payload);
+  stream.insert(stream.end(), stream.begin(), stream.end());  // the same frame twice
+  Bytes oversized(4);
+  encode_frame_header(oversized, 200 * 1024 + 1);
+  stream.insert(stream.end(), oversized.begin(), oversized.end());
+  client.send_all(stream);
+  EXPECT_EQ(client.receive_frame(), payload);
+  EXPECT_EQ(client.receive_frame(), payload);
+  EXPECT_TRUE(client.wait_closed());
+  client.close();
+  EXPECT_EQ(server.stats().frames_oversized, 1u);
+  EXPECT_TRUE(
+      wait_until([&] { return server.stats().closed_for(CloseReason::kProtocolError) == 1; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, EchoTest, ::testing::ValuesIn(server_variants()),
