@@ -93,8 +93,8 @@ class Connection final : public IoHandler, private ReplyWriter {
   // replies are not destroyed by a reset.
   static constexpr std::chrono::seconds kLingerTimeout{2};
   // Frames from this size (header included) are passed through when the service allows it. Below
-  // it the two splices and the pipe cost more than copying the payload in and out (measured:
-  // bench/RESULTS.md, "Pass-through").
+  // it a payload copy costs about what the extra peek and splice calls do; 16 KiB is an estimate,
+  // not yet measured (bench/RESULTS.md, "Pass-through").
   static constexpr std::size_t kPassThroughMinFrame = 16 * 1024;
 
   Connection(ConnectionContext& context, UniqueFd socket, const SocketAddress& peer);
