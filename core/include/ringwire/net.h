@@ -47,12 +47,12 @@ UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port,
 // 0 is replaced in `address` by the one the kernel picked.
 std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size_t count);
 
-void set_no_delay(int fd);
+void set_no_delay(int fd);  // TCP_NODELAY: small replies go out at once
 
 // For blocking sockets (tests, the benchmarks' floor pair): all of `out` / all of `in`, retrying
 // short transfers; false at EOF or on an error.
 bool read_exact(int fd, std::span<std::byte> out);
-bool write_all(int fd, std::span<const std::byte> in);  // TCP_NODELAY: small replies go out at once
+bool write_all(int fd, std::span<const std::byte> in);
 // The socket's pending error (SO_ERROR), 0 when none.
 int socket_error(int fd);
 
