@@ -19,7 +19,10 @@ namespace ringwire::test {
 Bytes make_frame(std::span<const std::byte> payload) {
   Bytes frame(kFrameHeaderSize + payload.size());
   encode_frame_header(frame, static_cast<std::uint32_t>(payload.size()));
-  std::memcpy(frame.data() + kFrameHeaderSize, payload.data(), payload.size());
+  // memcpy from an empty span's null data() is undefined even for 0 bytes.
+  if (!payload.empty()) {
+    std::memcpy(frame.data() + kFrameHeaderSize, payload.data(), payload.size());
+  }
   return frame;
 }
 
