@@ -80,19 +80,21 @@ void Connection::on_timer() {
 }
 
 void Connection::after_event() {
+  if (draining_ && state_ == State::kOpen && quiet()) {
+    // Everything that arrived is answered. Shut our side and linger rather than close(): replies
+    // may still sit in the kernel's send queue (the peer reads slowly), and a close() that races
+    // with the peer's next bytes resets the connection and destroys them.
+    flush_then_close(CloseReason::kDrained);
+  }
   if (state_ != State::kClosed) {
-    if (draining_ && state_ == State::kOpen && quiet()) {
-      close_now(CloseReason::kDrained);
-    } else {
-      update_backpressure();
-      if (input_.mapped() && input_.empty()) give_back(input_);
-      if (output_.mapped() && output_.empty()) give_back(output_);
-      Interest interest = Interest::kNone;
-      if (can_read() || state_ == State::kLingering) interest = interest | Interest::kRead;
-      if (want_write_) interest = interest | Interest::kWrite;
-      ctx_.loop.set_interest(token_, interest);
-      return;
-    }
+    update_backpressure();
+    if (input_.mapped() && input_.empty()) give_back(input_);
+    if (output_.mapped() && output_.empty()) give_back(output_);
+    Interest interest = Interest::kNone;
+    if (can_read() || state_ == State::kLingering) interest = interest | Interest::kRead;
+    if (want_write_) interest = interest | Interest::kWrite;
+    ctx_.loop.set_interest(token_, interest);
+    return;
   }
   ctx_.loop.cancel_timer(timer_);
   timer_ = kNoTimer;
