@@ -3,7 +3,8 @@
 #
 # Usage: tools/test.sh [preset...]
 #   no preset, CI unset:   release only (the quick check for a newcomer, a few minutes)
-#   no preset, CI=true:    release, asan (address+undefined) and tsan — what .ci/run does
+#   no preset, CI=true:    release, asan (address+undefined) and tsan, then the libFuzzer target
+#                          for RINGWIRE_FUZZ_SECONDS (default 60) — what .ci/run does
 #   tools/test.sh all:     the same set as CI, locally
 #   tools/test.sh asan …:  just those presets (release, debug, asan, tsan: CMakePresets.json)
 set -euo pipefail
@@ -15,8 +16,10 @@ if [ "${CI:-}" = "true" ]; then ci=true; fi
 presets=("$@")
 if [ ${#presets[@]} -eq 0 ] && $ci; then presets=(all); fi
 if [ ${#presets[@]} -eq 0 ]; then presets=(release); fi
+fuzz=false
 if [ "${presets[*]}" = "all" ]; then
   presets=(release asan tsan)
+  fuzz=true
 fi
 
 # Sanitizer reports fail the test that triggers them, in the test binary and in every server
@@ -38,3 +41,10 @@ for preset in "${presets[@]}"; do
   echo "== ${preset}: passed in $((SECONDS - start)) s" >&2
 done
 
+
+if $fuzz; then
+  start=$SECONDS
+  echo "== fuzz: ${RINGWIRE_FUZZ_SECONDS:-60} s" >&2
+  tools/fuzz.sh "${RINGWIRE_FUZZ_SECONDS:-60}"
+  echo "== fuzz: passed in $((SECONDS - start)) s" >&2
+fi
