@@ -1,13 +1,14 @@
 // ringwire-server: parse the command line, start an engine, serve, and drain on SIGINT/SIGTERM.
 
+#include <fmt/format.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
 #include <exception>
 
 #include "engines/engine.h"
+#include "metrics_endpoint.h"
 #include "options.h"
 #include "ringwire/event_loop.h"
 #include "ringwire/log.h"
@@ -28,6 +29,12 @@ void report_totals(const StatsSnapshot& stats) {
       stats.connections_shed, stats.closed_for(CloseReason::kMaxConnections));
 }
 
+std::vector<StatsSnapshot> per_loop_stats(const Engine& engine) {
+  std::vector<StatsSnapshot> stats;
+  for (std::size_t i = 0; i < engine.loops(); ++i) stats.push_back(engine.loop_stats(i));
+  return stats;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -35,28 +42,35 @@ int main(int argc, char** argv) {
   const auto config = parse_server_options(argc, argv, exit_code);
   if (!config) return exit_code;
   set_log_level(config->log_level);
-  // Before any thread exists, so every loop thread inherits the mask and only the signalfd sees
-  // them.
+  // Before any thread exists, so every thread inherits the mask and only the signalfd sees them.
   block_shutdown_signals();
 
+  // The main thread runs a small control loop: signals in, drain out, metrics served.
+  EventLoop control;
   std::unique_ptr<Engine> engine;
+  std::unique_ptr<MetricsEndpoint> metrics;
   try {
     engine = make_engine(*config);
     engine->start();
+    if (config->metrics_port) {
+      metrics = std::make_unique<MetricsEndpoint>(
+          control, resolve_address(config->bind, *config->metrics_port),
+          [&engine] { return per_loop_stats(*engine); });
+    }
   } catch (const std::exception& error) {
     std::fprintf(stderr, "ringwire-server: cannot start: %s\n", error.what());
     return 1;
   }
 
-  std::printf("listening on %s:%u (loops=%zu engine=%s backend=%s service=%s)\n",
-              config->bind.find(':') != std::string::npos ? ("[" + config->bind + "]").c_str()
-                                                          : config->bind.c_str(),
-              engine->port(), engine->loops(), config->engine.c_str(), engine->backend().c_str(),
-              config->service.c_str());
+  fmt::print("listening on {} (loops={} engine={} backend={} service={})\n",
+             resolve_address(config->bind, engine->port()).to_string(), engine->loops(),
+             config->engine, engine->backend(), config->service);
   std::fflush(stdout);
+  if (metrics) {
+    log(LogLevel::kInfo, "metrics on http://{}/metrics",
+        resolve_address(config->bind, metrics->port()).to_string());
+  }
 
-  // The main thread runs a small control loop: signals in, drain out.
-  EventLoop control;
   bool draining = false;
   SignalWatcher signals(control, [&](int signal) {
     if (draining) {

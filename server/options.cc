@@ -43,6 +43,14 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
                  "On SIGINT/SIGTERM, seconds to let open connections finish")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--metrics-port", config.metrics_port,
+                 "Serve Prometheus text on GET /metrics at this port of --bind (default: off; 0 "
+                 "picks a free port, logged)");
+  app.add_option("--balance", config.balance,
+                 "kernel: each loop listens (SO_REUSEPORT hash); exact: one listener hands each "
+                 "connection to the loop with the fewest")
+      ->check(CLI::IsMember({"kernel", "exact"}))
+      ->capture_default_str();
   app.add_flag("--pin-cpus", config.pin_cpus, "Pin loop i to the i-th allowed CPU");
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))

@@ -22,7 +22,8 @@ struct ServerConfig {
   std::uint64_t max_connections = 0;
   double idle_timeout_s = 0;
   double drain_timeout_s = 10;
-  std::uint16_t metrics_port = 0;
+  std::optional<std::uint16_t> metrics_port;  // none: no metrics endpoint
+  std::string balance = "kernel";
   bool pin_cpus = false;
   LogLevel log_level = LogLevel::kInfo;
 };

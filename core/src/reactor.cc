@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
 
 #include "ringwire/log.h"
@@ -48,8 +49,9 @@ void Reactor::start() {
   const auto cpus = options_.pin_cpus ? allowed_cpus() : std::vector<std::size_t>{};
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     threads_.emplace_back([this, i, cpus] {
-      const std::string name = "ringwire-loop" + std::to_string(i);
-      ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
+      char name[16];  // the kernel's limit for a thread name, with its terminator
+      std::snprintf(name, sizeof name, "ringwire-loop%zu", i);
+      ::pthread_setname_np(::pthread_self(), name);
       if (!cpus.empty()) {
         cpu_set_t set;
         CPU_ZERO(&set);

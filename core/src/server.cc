@@ -42,6 +42,8 @@ class Server::LoopPart final : public AcceptHandler {
                  server.options_.limits,
                  [this](Connection& connection) { on_closed(connection); }},
         listener_(loop, std::move(listen_socket), *this, stats_) {}
+  // A loop that only serves connections handed over by another loop's listener (exact balance).
+  LoopPart(Server& server, EventLoop& loop) : LoopPart(server, loop, UniqueFd()) {}
 
   ~LoopPart() {
     for (auto& connection : connections_) connection->index_in_owner = kDetached;
@@ -49,7 +51,7 @@ class Server::LoopPart final : public AcceptHandler {
   }
 
   void start() {
-    loop_.post([this] { listener_.start(); });
+    if (listener_.open()) loop_.post([this] { listener_.start(); });
   }
 
   void drain(Clock::duration timeout) {
@@ -65,7 +67,6 @@ class Server::LoopPart final : public AcceptHandler {
   }
 
   void on_accepted(UniqueFd socket, const SocketAddress& peer) override {
-    stats_.connections_accepted.add();
     const std::uint64_t limit = server_.options_.max_connections;
     if (limit != 0 && server_.open_connections_.load(std::memory_order_relaxed) >= limit) {
       stats_.count_close(CloseReason::kMaxConnections);
@@ -78,21 +79,44 @@ class Server::LoopPart final : public AcceptHandler {
         last_limit_log_ = loop_.now();
         refused_since_log_ = 0;
       }
+      stats_.connections_accepted.add();
       return;  // `socket` closes here
     }
     server_.open_connections_.fetch_add(1, std::memory_order_relaxed);
+    LoopPart& target = server_.options_.balance == Balance::kExact ? least_loaded() : *this;
+    if (&target == this) return adopt(std::move(socket), peer);
+    // Hand over through the target loop's task queue; the descriptor travels owned.
+    auto handed = std::make_shared<UniqueFd>(std::move(socket));
+    target.loop_.post([&target, handed, peer] { target.adopt(std::move(*handed), peer); });
+  }
+
+  // Takes a connection accepted by this loop's listener or handed over by another loop's.
+  void adopt(UniqueFd socket, const SocketAddress& peer) {
+    stats_.connections_accepted.add();
     stats_.connections_open.add();
     auto connection = std::make_unique<Connection>(context_, std::move(socket), peer);
     connection->index_in_owner = connections_.size();
     Connection& started = *connection;
     connections_.push_back(std::move(connection));
     started.start();
+    if (draining_) started.begin_drain();  // handed over just as the drain began
   }
+
+  std::uint64_t open_connections() const { return stats_.connections_open.get(); }
 
   LoopStats& stats() { return stats_; }
 
  private:
   static constexpr std::size_t kDetached = ~std::size_t{0};
+
+  // The loop with the fewest open connections (ties: the lowest index). O(loops), on accept only.
+  LoopPart& least_loaded() {
+    LoopPart* best = this;
+    for (auto& part : server_.loops_) {
+      if (part->open_connections() < best->open_connections()) best = part.get();
+    }
+    return *best;
+  }
 
   void on_closed(Connection& connection) {
     server_.open_connections_.fetch_sub(1, std::memory_order_relaxed);
@@ -150,12 +174,17 @@ void Server::start() {
     UniqueFd probe = make_listen_socket(address_, /*reuse_port=*/false);
     address_ = local_address(probe.get());  // the real port when 0 was asked for
   }
+  // kKernel: every loop listens and the kernel spreads connections by a hash of the addresses.
+  // kExact: loop 0 alone listens and hands each connection to the least-loaded loop.
+  const std::size_t listeners = options_.balance == Balance::kExact ? 1 : reactor_.size();
   std::vector<UniqueFd> sockets;
-  for (std::size_t i = 0; i < reactor_.size(); ++i) {
+  for (std::size_t i = 0; i < listeners; ++i) {
     sockets.push_back(make_listen_socket(address_, /*reuse_port=*/true));
   }
   for (std::size_t i = 0; i < reactor_.size(); ++i) {
-    loops_.push_back(std::make_unique<LoopPart>(*this, reactor_.loop(i), std::move(sockets[i])));
+    loops_.push_back(
+        i < listeners ? std::make_unique<LoopPart>(*this, reactor_.loop(i), std::move(sockets[i]))
+                      : std::make_unique<LoopPart>(*this, reactor_.loop(i)));
   }
   for (auto& loop : loops_) loop->start();
 }

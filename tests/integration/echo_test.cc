@@ -214,6 +214,22 @@ TEST_P(EchoTest, TwoLoopsHaveTwoListenersAndBothAcceptConnections) {
   EXPECT_GT(server.engine().loop_stats(1).connections_accepted, 0u);
 }
 
+TEST_P(EchoTest, ExactBalanceSpreadsConnectionsEvenlyOverTheLoops) {
+  ServerConfig c = config();
+  c.threads = 2;
+  c.balance = "exact";
+  TestServer server(c);
+  EXPECT_EQ(listening_sockets(server.port()), 1);
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < 10; ++i) {
+    clients.push_back(std::make_unique<TestClient>(server.port()));
+    clients.back()->send_frame(random_payload(8, 1));
+    ASSERT_EQ(clients.back()->receive_frame(), random_payload(8, 1));
+  }
+  EXPECT_EQ(server.engine().loop_stats(0).connections_open, 5u);
+  EXPECT_EQ(server.engine().loop_stats(1).connections_open, 5u);
+}
+
 TEST_P(EchoTest, IdleTimeoutClosesAPeerThatSentHalfAHeader) {
   ServerConfig c = config();
   c.idle_timeout_s = 0.2;
@@ -263,8 +279,10 @@ TEST_P(EchoTest, DrainAnswersFramesAlreadySentThenClosesAndRefusesNewConnections
   EXPECT_EQ(server.stats().closed_for(CloseReason::kDrained), 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, EchoTest, ::testing::ValuesIn(engine_names()),
-                         [](const auto& param_info) { return param_info.param; });
+INSTANTIATE_TEST_SUITE_P(Engines, EchoTest, ::testing::ValuesIn(server_variants()),
+                         [](const auto& param_info) {
+                           return variant_test_name(param_info.param);
+                         });
 
 }  // namespace
 }  // namespace ringwire::test

@@ -93,5 +93,36 @@ TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
   EXPECT_EQ(server.wait_exit(milliseconds(5000)), 128 + SIGINT);
 }
 
+TEST(ServerBinaryTest, MetricsEndpointServesPerLoopCountersAsPrometheusText) {
+  ServerProcess server({"--port", "0", "--threads", "2", "--metrics-port", "0"});
+  const std::uint16_t port = port_of(server.stdout_line());
+  ASSERT_NE(port, 0);
+  const std::string metrics_line = server.stderr_line();
+  std::smatch match;
+  ASSERT_TRUE(
+      std::regex_search(metrics_line, match, std::regex(R"(http://127\.0\.0\.1:(\d+)/metrics)")))
+      << metrics_line;
+  const auto metrics_port = static_cast<std::uint16_t>(std::stoi(match[1]));
+  {
+    TestClient client(port);
+    for (int i = 0; i < 3; ++i) {
+      client.send_frame(random_payload(10, 1));
+      ASSERT_EQ(client.receive_frame().size(), 10u);
+    }
+  }
+  TestClient scraper(metrics_port);
+  const std::string request = "GET /metrics HTTP/1.0\r\n\r\n";
+  scraper.send_all(std::as_bytes(std::span(request)));
+  std::string response;
+  char c;
+  while (::recv(scraper.fd(), &c, 1, 0) == 1) response += c;
+  EXPECT_TRUE(response.starts_with("HTTP/1.0 200 OK")) << response;
+  EXPECT_NE(response.find("ringwire_connections_open{loop=\"1\"}"), std::string::npos);
+  // The three frames were counted on whichever loop took the connection.
+  std::regex frames(R"(ringwire_frames_received_total\{loop="\d"\} 3)");
+  EXPECT_TRUE(std::regex_search(response, frames)) << response;
+  EXPECT_NE(response.find("reason=\"peer_closed\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ringwire::test

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -50,7 +51,17 @@ TestClient::TestClient(std::uint16_t port, const char* host, std::chrono::millis
   ::setsockopt(socket_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   set_no_delay(socket_.get());
   if (::connect(socket_.get(), address.get(), address.length) != 0) {
-    throw std::system_error(errno, std::generic_category(), "connect " + address.to_string());
+    int error = errno;
+    if (error == EINTR) {
+      // The connect goes on in the kernel (a thread that used io_uring can see EINTR without
+      // any signal): wait for it to finish, then read its outcome.
+      pollfd p{socket_.get(), POLLOUT, 0};
+      error = ::poll(&p, 1, static_cast<int>(timeout.count())) == 1 ? socket_error(socket_.get())
+                                                                    : ETIMEDOUT;
+    }
+    if (error != 0) {
+      throw std::system_error(error, std::generic_category(), "connect " + address.to_string());
+    }
   }
 }
 

@@ -2,13 +2,37 @@
 
 #include <thread>
 
+#include "ringwire/poller.h"
+
 namespace ringwire::test {
 
-ServerConfig test_config(std::string engine) {
+std::vector<std::string> server_variants() {
+  std::vector<std::string> variants;
+  for (const std::string& engine : engine_names()) {
+    if (engine != "native") {
+      variants.push_back(engine);
+      continue;
+    }
+    for (const std::string& backend : available_backends()) variants.push_back("native:" + backend);
+  }
+  return variants;
+}
+
+std::string variant_test_name(const std::string& variant) {
+  std::string name = variant;
+  for (char& c : name) {
+    if (c == ':') c = '_';
+  }
+  return name;
+}
+
+ServerConfig test_config(const std::string& variant) {
   ServerConfig config;
   config.port = 0;
   config.threads = 1;
-  config.engine = std::move(engine);
+  const auto colon = variant.find(':');
+  config.engine = variant.substr(0, colon);
+  if (colon != std::string::npos) config.backend = variant.substr(colon + 1);
   config.log_level = LogLevel::kError;
   return config;
 }

@@ -7,14 +7,21 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engines/engine.h"
 #include "options.h"
 
 namespace ringwire::test {
 
+// Every server variant this build has: "ENGINE" or "native:BACKEND" (each poller backend).
+std::vector<std::string> server_variants();
+// The variant as a test-name suffix ("native_io_uring").
+std::string variant_test_name(const std::string& variant);
+
 // The defaults tests start from: port 0 (any free port), one loop, echo, quiet logs.
-ServerConfig test_config(std::string engine = "native");
+// `variant` is an engine name or "native:BACKEND".
+ServerConfig test_config(const std::string& variant = "native");
 
 class TestServer {
  public:

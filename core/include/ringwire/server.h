@@ -22,11 +22,18 @@
 
 namespace ringwire {
 
+// How new connections are spread over the loops.
+enum class Balance : std::uint8_t {
+  kKernel,  // every loop listens with SO_REUSEPORT; the kernel picks by a hash of the addresses
+  kExact,   // one listener; each connection goes to the loop with the fewest open connections
+};
+
 struct ServerOptions {
   std::string bind = "127.0.0.1";
   std::uint16_t port = 7000;  // 0: the kernel picks a free port (see port())
   ConnectionLimits limits;
   std::uint64_t max_connections = 0;  // 0: no limit beyond the descriptor table
+  Balance balance = Balance::kKernel;
 };
 
 struct StatsSnapshot {

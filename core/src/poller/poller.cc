@@ -5,13 +5,25 @@
 #include <stdexcept>
 
 #include "poller/epoll_poller.h"
+#if RINGWIRE_HAVE_URING
+#include "poller/uring_poller.h"
+#endif
 
 namespace ringwire {
 
-std::vector<std::string> available_backends() { return {"epoll"}; }
+std::vector<std::string> available_backends() {
+  std::vector<std::string> names{"epoll"};
+#if RINGWIRE_HAVE_URING
+  if (UringPoller::supported()) names.emplace_back("io_uring");
+#endif
+  return names;
+}
 
 std::unique_ptr<Poller> make_poller(std::string_view backend) {
   if (backend.empty() || backend == "epoll") return std::make_unique<EpollPoller>();
+#if RINGWIRE_HAVE_URING
+  if (backend == "io_uring") return std::make_unique<UringPoller>();
+#endif
   std::string choices;
   for (const auto& name : available_backends()) choices += (choices.empty() ? "" : ", ") + name;
   throw std::invalid_argument("no such backend '" + std::string(backend) +

@@ -1,0 +1,138 @@
+// ringwire-load against in-test servers with known behaviour: the open-loop latency shows server
+// stalls that the from-actual-send figure hides, the achieved rate matches the requested one,
+// verification catches corrupted and reordered replies, and the preflight fails with one line.
+
+#include "load.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "support/blocking_server.h"
+
+namespace ringwire::load {
+namespace {
+
+using testing::BlockingServer;
+using testing::BlockingServerOptions;
+using testing::ServerFault;
+
+constexpr std::uint64_t kMs = 1'000'000;  // ns
+
+LoadOptions quiet_options(std::uint16_t port) {
+  LoadOptions o;
+  o.port = port;
+  o.live = false;
+  o.warmup_s = 0.2;
+  return o;
+}
+
+std::uint64_t errors_of(const LoadResult& r, ErrorKind kind) {
+  return r.totals.errors[static_cast<std::size_t>(kind)];
+}
+
+TEST(LoadOpenLoop, ScheduledLatencyShowsServerStallsActualSendDoesNot) {
+  BlockingServerOptions server_options;
+  server_options.fault = ServerFault::kStall;  // 200 ms of every second: not reading
+  BlockingServer server(server_options);
+  LoadOptions o = quiet_options(server.port());
+  o.connections = 4;
+  o.depth = 1;
+  o.rate = 2000;
+  o.duration_s = 3;
+  const LoadResult r = run_load(o);
+
+  EXPECT_EQ(r.totals.error_total(), 0u);
+  EXPECT_GE(r.totals.latency.value_at_percentile(99), 100 * kMs)
+      << "from scheduled send: the stalls must show";
+  EXPECT_LT(r.totals.latency_from_send.value_at_percentile(99), 100 * kMs)
+      << "from actual send: one frame per connection waits out a stall, the rest are sent late";
+  EXPECT_GE(r.totals.send_lateness.value_at_percentile(99), 100 * kMs);
+  EXPECT_EQ(r.fairness.stalled, 0u);  // 200 ms gaps are under the stall threshold
+}
+
+TEST(LoadOpenLoop, AchievedRateWithinOnePercentOfRequested) {
+  BlockingServer server;
+  LoadOptions o = quiet_options(server.port());
+  o.connections = 4;
+  o.threads = 2;
+  o.rate = 2000;
+  o.duration_s = 4;
+  const LoadResult r = run_load(o);
+  EXPECT_EQ(r.totals.error_total(), 0u);
+  EXPECT_NEAR(r.frames_per_s, o.rate, o.rate * 0.01);
+  // The fixed schedule spreads frames evenly over connections.
+  EXPECT_LE(r.fairness.max_frames - r.fairness.min_frames, 4u);
+}
+
+TEST(LoadVerify, CatchesACorruptedByte) {
+  BlockingServerOptions server_options;
+  server_options.fault = ServerFault::kCorruptByte;
+  server_options.corrupt_every = 50;
+  BlockingServer server(server_options);
+  LoadOptions o = quiet_options(server.port());
+  o.connections = 2;
+  o.depth = 4;
+  o.duration_s = 0.5;
+  const LoadResult r = run_load(o);
+  ASSERT_GT(r.totals.frames_completed, 200u);
+  EXPECT_GT(errors_of(r, ErrorKind::kReplyContent), 0u);
+  EXPECT_EQ(errors_of(r, ErrorKind::kReplySequence), 0u);
+  EXPECT_EQ(errors_of(r, ErrorKind::kReplyLength), 0u);
+}
+
+TEST(LoadVerify, CatchesReorderedReplies) {
+  BlockingServerOptions server_options;
+  server_options.fault = ServerFault::kReorder;
+  BlockingServer server(server_options);
+  LoadOptions o = quiet_options(server.port());
+  o.connections = 2;
+  o.depth = 2;  // the server swaps each pair, so two must be in flight
+  o.duration_s = 0.5;
+  const LoadResult r = run_load(o);
+  ASSERT_GT(r.totals.frames_completed, 100u);
+  EXPECT_GT(errors_of(r, ErrorKind::kReplySequence), 0u);
+  EXPECT_EQ(errors_of(r, ErrorKind::kReplyLength), 0u);
+}
+
+TEST(LoadVerify, CorrectServerHasNoErrorsEvenWithTinyFrames) {
+  BlockingServer server;
+  for (std::uint32_t size : {0u, 3u, 12u, 17u}) {
+    LoadOptions o = quiet_options(server.port());
+    o.connections = 2;
+    o.depth = 3;
+    o.size = size;
+    o.duration_s = 0.3;
+    o.warmup_s = 0;
+    const LoadResult r = run_load(o);
+    EXPECT_GT(r.totals.frames_completed, 0u) << "size " << size;
+    EXPECT_EQ(r.totals.error_total(), 0u) << "size " << size;
+  }
+}
+
+TEST(LoadPreflight, TooManyConnectionsFailFastWithOneLine) {
+  LoadOptions o = quiet_options(1);  // nothing listens: the preflight must fail before connecting
+  o.connections = 10'000'000;
+  try {
+    run_load(o);
+    FAIL() << "expected a StartError";
+  } catch (const StartError& e) {
+    const std::string line = e.what();
+    EXPECT_NE(line.find("open-file limit"), std::string::npos) << line;
+    EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  }
+}
+
+TEST(LoadConnect, RefusedConnectionsAreCountedByErrno) {
+  LoadOptions o = quiet_options(1);  // port 1 on loopback: nothing listens
+  o.connections = 3;
+  o.duration_s = 0.1;
+  o.warmup_s = 0;
+  const LoadResult r = run_load(o);
+  EXPECT_EQ(r.connections_established, 0u);
+  EXPECT_EQ(errors_of(r, ErrorKind::kConnectFailed), 3u);
+  EXPECT_EQ(r.totals.connect_errors.at(ECONNREFUSED), 3u);
+}
+
+}  // namespace
+}  // namespace ringwire::load

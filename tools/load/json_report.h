@@ -1,0 +1,19 @@
+#pragma once
+// JSON output of a run (--json FILE): the DESIGN §2 keys, every option used, the machine and
+// kernel, and each histogram in its exact encoded form so runs from many hosts merge exactly.
+// Any thread.
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "load.h"
+
+namespace ringwire::load {
+
+nlohmann::json to_json(const LoadResult& result);
+nlohmann::json histogram_json(const Histogram& h);  // percentiles in µs, plus "encoded"
+nlohmann::json machine_json();
+// Writes `value` to `path`; throws std::runtime_error naming the file on failure.
+void write_json_file(const std::string& path, const nlohmann::json& value);
+
+}  // namespace ringwire::load

@@ -1,0 +1,245 @@
+#include "load.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <latch>
+#include <memory>
+#include <system_error>
+#include <thread>
+
+#include "preflight.h"
+#include "report.h"
+#include "ringwire/net.h"
+#include "worker.h"
+
+namespace ringwire::load {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// How long connecting may take before the run starts without the stragglers: generous for a
+// loaded loopback, plus the ramp itself when --connect-rate paces it.
+constexpr auto kConnectGrace = std::chrono::seconds(10);
+// Lead time between deciding the plan and its start, so every worker has it before it begins.
+constexpr std::int64_t kStartLeadNs = 20'000'000;
+// After the window ends, how long the workers get to report before the run gives up on them.
+constexpr auto kFinishGrace = std::chrono::seconds(5);
+
+std::int64_t to_ns(double seconds) { return static_cast<std::int64_t>(seconds * 1e9); }
+
+Fairness fairness_of(const ThreadStats& totals) {
+  Fairness f;
+  std::vector<std::uint64_t> frames = totals.connection_frames;
+  if (frames.empty()) return f;
+  std::sort(frames.begin(), frames.end());
+  f.min_frames = frames.front();
+  f.median_frames = frames[frames.size() / 2];
+  f.max_frames = frames.back();
+  double mean = 0;
+  for (auto n : frames) mean += static_cast<double>(n);
+  mean /= static_cast<double>(frames.size());
+  double variance = 0;
+  for (auto n : frames)
+    variance += (static_cast<double>(n) - mean) * (static_cast<double>(n) - mean);
+  variance /= static_cast<double>(frames.size());
+  f.cv = mean > 0 ? std::sqrt(variance) / mean : 0;
+  for (std::size_t i = 0; i < totals.connection_frames.size(); ++i) {
+    const std::int64_t gap = totals.connection_max_gap_ns[i];
+    f.max_gap_ns = std::max(f.max_gap_ns, gap);
+    if (gap > kStallGapNs || totals.connection_frames[i] == 0) ++f.stalled;
+  }
+  return f;
+}
+
+void merge_into(ThreadStats& into, const ThreadStats& from) {
+  into.latency.merge(from.latency);
+  into.latency_from_send.merge(from.latency_from_send);
+  into.send_lateness.merge(from.send_lateness);
+  into.schedule_lag.merge(from.schedule_lag);
+  into.connect_latency.merge(from.connect_latency);
+  into.frames_completed += from.frames_completed;
+  into.frames_sent += from.frames_sent;
+  into.bytes_sent += from.bytes_sent;
+  into.bytes_received += from.bytes_received;
+  for (std::size_t i = 0; i < kErrorKindCount; ++i) into.errors[i] += from.errors[i];
+  for (const auto& [error, n] : from.connect_errors) into.connect_errors[error] += n;
+  into.frames_total += from.frames_total;
+  into.cpu_user_s += from.cpu_user_s;
+  into.cpu_system_s += from.cpu_system_s;
+  into.connection_frames.insert(into.connection_frames.end(), from.connection_frames.begin(),
+                                from.connection_frames.end());
+  into.connection_max_gap_ns.insert(into.connection_max_gap_ns.end(),
+                                    from.connection_max_gap_ns.begin(),
+                                    from.connection_max_gap_ns.end());
+}
+
+// Collects one live line: each worker copies its figures on its own thread.
+LiveLine collect_live(std::vector<std::unique_ptr<Worker>>& workers,
+                      std::vector<LiveSnapshot>& snapshots, std::uint64_t& last_frames,
+                      double interval_s) {
+  std::latch copied(static_cast<std::ptrdiff_t>(workers.size()));
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    workers[i]->loop().post([&, i] {
+      workers[i]->snapshot_live(snapshots[i]);
+      copied.count_down();
+    });
+  }
+  copied.wait();
+  Histogram merged;
+  LiveLine line;
+  std::uint64_t frames = 0;
+  for (const auto& s : snapshots) {
+    merged.merge(s.live);
+    frames += s.frames_total;
+    line.errors += s.errors;
+    line.connections += s.connections_open;
+  }
+  line.frames_per_s = static_cast<double>(frames - last_frames) / interval_s;
+  last_frames = frames;
+  line.p50_ns = merged.value_at_percentile(50);
+  line.p99_ns = merged.value_at_percentile(99);
+  return line;
+}
+
+}  // namespace
+
+LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
+  LoadOptions options = requested;
+  options.threads = std::max<std::size_t>(1, std::min(options.threads, options.connections));
+  try {
+    validate(options);
+  } catch (const std::invalid_argument& e) {
+    throw StartError(e.what());
+  }
+  if (std::string why = preflight(options); !why.empty()) throw StartError(why);
+
+  SocketAddress server;
+  std::vector<SocketAddress> sources;
+  try {
+    server = resolve_address(options.host, options.port);
+    for (const auto& source : options.sources) sources.push_back(resolve_address(source, 0));
+  } catch (const std::exception& e) {
+    throw StartError(e.what());
+  }
+
+  Coordinator coordinator;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (std::size_t i = 0; i < options.threads; ++i) {
+    workers.push_back(std::make_unique<Worker>(options, i, server, sources, coordinator));
+  }
+  std::vector<std::thread> threads;
+  for (auto& worker : workers) threads.emplace_back([&w = *worker] { w.loop().run(); });
+  auto stop_and_join = [&] {
+    for (auto& worker : workers) worker->loop().post([&w = *worker] { w.shut_down(); });
+    for (auto& thread : threads) thread.join();
+  };
+
+  // Connect.
+  for (auto& worker : workers) worker->loop().post([&w = *worker] { w.begin_connect(); });
+  auto connect_deadline = SteadyClock::now() + kConnectGrace;
+  if (options.connect_rate > 0) {
+    connect_deadline +=
+        std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(
+            static_cast<double>(options.connections) / options.connect_rate));
+  }
+  coordinator.wait_connected(workers.size(), connect_deadline);
+
+  // Warm up and measure.
+  // With no connection at all there is nothing to measure: end at once instead of idling.
+  const bool nothing_to_run = coordinator.established() == 0;
+  RunPlan plan;
+  plan.start_ns = now_ns() + kStartLeadNs;
+  plan.measure_start_ns = plan.start_ns + (nothing_to_run ? 0 : to_ns(options.warmup_s));
+  plan.measure_end_ns = plan.measure_start_ns + (nothing_to_run ? 0 : to_ns(options.duration_s));
+  for (auto& worker : workers) worker->loop().post([&w = *worker, plan] { w.begin_run(plan); });
+
+  std::vector<LiveSnapshot> snapshots(workers.size());
+  std::uint64_t last_frames = 0;
+  const auto start = SteadyClock::time_point(std::chrono::nanoseconds(plan.start_ns));
+  const auto mid = SteadyClock::time_point(
+      std::chrono::nanoseconds((plan.measure_start_ns + plan.measure_end_ns) / 2));
+  bool mid_done = !hooks.mid_window;
+  auto next_tick = start + std::chrono::seconds(1);
+  auto last_tick = start;
+  while (
+      !coordinator.wait_finished(workers.size(), mid_done ? next_tick : std::min(next_tick, mid))) {
+    const auto now = SteadyClock::now();
+    if (!mid_done && now >= mid) {
+      mid_done = true;
+      hooks.mid_window();
+    }
+    if (now < next_tick) continue;
+    const double interval = std::chrono::duration<double>(now - last_tick).count();
+    LiveLine line = collect_live(workers, snapshots, last_frames, interval);
+    line.elapsed_s = std::chrono::duration<double>(now - start).count();
+    line.warmup = now_ns() < plan.measure_start_ns;
+    if (hooks.on_live) {
+      hooks.on_live(line);
+    } else if (options.live) {
+      fmt::print(stderr, "{}\n", format_live_line(line));
+    }
+    last_tick = now;
+    next_tick += std::chrono::seconds(1);
+    if (now >
+        SteadyClock::time_point(std::chrono::nanoseconds(plan.measure_end_ns)) + kFinishGrace) {
+      break;  // a worker never reported: give up on it rather than hang
+    }
+  }
+  stop_and_join();
+
+  LoadResult result;
+  result.options = options;
+  result.server = server.to_string();
+  result.window_s = static_cast<double>(plan.measure_end_ns - plan.measure_start_ns) / 1e9;
+  const double window = std::max(result.window_s, 1e-9);  // no division by zero when nothing ran
+  for (std::size_t i = 0; i < workers.size(); ++i) {
+    const ThreadStats& s = workers[i]->stats();
+    merge_into(result.totals, s);
+    const double cpu = s.cpu_user_s + s.cpu_system_s;
+    result.thread_cpu_fraction.push_back(cpu / window);
+    result.cpu_s += cpu;
+    std::uint64_t established = s.connect_latency.count();
+    result.thread_connections.push_back(established);
+    result.connections_established += established;
+  }
+  const ThreadStats& t = result.totals;
+  const std::uint64_t frames = options.expects_replies() ? t.frames_completed : t.frames_sent;
+  result.frames_per_s = static_cast<double>(frames) / window;
+  result.bytes_per_s = static_cast<double>(t.bytes_sent + t.bytes_received) / window;
+  result.cpu_ns_per_frame = frames > 0 ? result.cpu_s * 1e9 / static_cast<double>(frames) : 0;
+  result.fairness = fairness_of(t);
+
+  for (std::size_t i = 0; i < result.thread_cpu_fraction.size(); ++i) {
+    if (result.thread_cpu_fraction[i] > kSaturatedCpuFraction) {
+      result.client_saturated = true;
+      result.warnings.push_back(fmt::format(
+          "client thread {} was busy {:.0f}% of the window (limit {:.0f}%): the generator may be "
+          "the bottleneck; add --threads or cores",
+          i, result.thread_cpu_fraction[i] * 100, kSaturatedCpuFraction * 100));
+    }
+  }
+  if (options.open_loop() && t.schedule_lag.count() > 0 &&
+      t.schedule_lag.value_at_percentile(99) > kScheduleLagLimitNs) {
+    result.client_saturated = true;
+    result.warnings.push_back(fmt::format(
+        "the send schedule fell behind: p99 issue lag {:.3f} ms exceeds {:.3f} ms; the generator "
+        "could not keep --rate {}",
+        static_cast<double>(t.schedule_lag.value_at_percentile(99)) / 1e6,
+        static_cast<double>(kScheduleLagLimitNs) / 1e6, options.rate));
+  }
+  if (result.connections_established < options.connections) {
+    result.warnings.push_back(fmt::format("only {} of {} connections were established",
+                                          result.connections_established, options.connections));
+  }
+  if (result.fairness.stalled > 0) {
+    result.warnings.push_back(
+        fmt::format("{} connections stalled (no reply for over {:.1f} s, or none at all)",
+                    result.fairness.stalled, static_cast<double>(kStallGapNs) / 1e9));
+  }
+  return result;
+}
+
+}  // namespace ringwire::load

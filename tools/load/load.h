@@ -1,0 +1,76 @@
+#pragma once
+// run_load: one measured ringwire-load run, in-process. The controlling thread (the caller) starts
+// one Worker thread per --threads, waits for the connections, runs warm-up and window, prints the
+// live line, joins the workers and merges what they measured (exactly: histograms are merged,
+// never averaged). main() wraps it; the tests and the sweep call it directly.
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "load_stats.h"
+#include "options.h"
+
+namespace ringwire::load {
+
+// The run could not start (preflight, address); what() is the one line to print.
+class StartError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thresholds of the "the generator was the bottleneck" warning.
+// A thread busier than this share of one core had no slack left to send on time.
+inline constexpr double kSaturatedCpuFraction = 0.90;
+// Open loop: p99 of (issued - scheduled) above this means the schedule fell behind the clock.
+inline constexpr std::uint64_t kScheduleLagLimitNs = 1'000'000;
+// A connection with no reply for this long inside the window is reported as stalled.
+inline constexpr std::int64_t kStallGapNs = 1'000'000'000;
+
+struct LiveLine {
+  double elapsed_s = 0;
+  bool warmup = false;
+  double frames_per_s = 0;
+  std::uint64_t p50_ns = 0;
+  std::uint64_t p99_ns = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t connections = 0;
+};
+
+struct Fairness {
+  std::uint64_t min_frames = 0;
+  std::uint64_t median_frames = 0;
+  std::uint64_t max_frames = 0;
+  double cv = 0;            // coefficient of variation of frames per connection
+  std::size_t stalled = 0;  // connections with a gap > kStallGapNs (or none at all)
+  std::int64_t max_gap_ns = 0;
+};
+
+struct LoadResult {
+  LoadOptions options;  // as run (threads clamped to connections)
+  std::string server;   // the resolved address
+  double window_s = 0;
+  ThreadStats totals;  // merged over threads (per-connection vectors concatenated)
+  std::size_t connections_established = 0;
+  double frames_per_s = 0;  // replies checked per second (discard: frames sent)
+  double bytes_per_s = 0;   // bytes sent + received per second, headers included
+  Fairness fairness;
+  std::vector<double> thread_cpu_fraction;  // per thread, user + system over the window
+  double cpu_s = 0;                         // all threads, user + system, inside the window
+  double cpu_ns_per_frame = 0;
+  bool client_saturated = false;
+  std::vector<std::string> warnings;
+  std::vector<std::uint64_t> thread_connections;  // connections established per thread
+};
+
+struct RunHooks {
+  std::function<void(const LiveLine&)> on_live;  // each second; default: print on stderr
+  std::function<void()> mid_window;              // once, half-way through the window
+};
+
+// Throws StartError when the run cannot start.
+LoadResult run_load(const LoadOptions& options, const RunHooks& hooks = {});
+
+}  // namespace ringwire::load

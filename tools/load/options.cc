@@ -1,0 +1,103 @@
+#include "options.h"
+
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <stdexcept>
+
+namespace ringwire::load {
+
+std::string_view to_string(ServiceKind kind) {
+  switch (kind) {
+    case ServiceKind::kEcho:
+      return "echo";
+    case ServiceKind::kDiscard:
+      return "discard";
+    case ServiceKind::kSized:
+      return "sized";
+  }
+  return "?";
+}
+
+std::size_t LoadOptions::reply_frame_size() const {
+  switch (service) {
+    case ServiceKind::kEcho:
+      return kFrameHeaderSize + size;
+    case ServiceKind::kDiscard:
+      return 0;
+    case ServiceKind::kSized:
+      return kFrameHeaderSize + reply_size;
+  }
+  return 0;
+}
+
+void add_run_options(CLI::App& app, LoadOptions& o) {
+  app.add_option("--host", o.host, "Server address or name")->capture_default_str();
+  app.add_option("--port", o.port, "Server port")->capture_default_str();
+  app.add_option("--connections,-c", o.connections, "Connections in total")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}))
+      ->capture_default_str();
+  app.add_option("--threads,-t", o.threads, "Client threads, one event loop each")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1024}))
+      ->capture_default_str();
+  app.add_option("--depth,-d", o.depth,
+                 "Frames in flight per connection (open loop: the most in flight; frames due "
+                 "beyond it wait in the client and their wait counts in the latency)")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  app.add_option("--size,-s", o.size,
+                 "Request payload bytes (carries a 64-bit sequence number and the send time; "
+                 "smaller frames carry what fits)")
+      ->capture_default_str();
+  app.add_option_function<std::string>(
+         "--service",
+         [&o](const std::string& name) {
+           o.service = name == "discard" ? ServiceKind::kDiscard
+                       : name == "sized" ? ServiceKind::kSized
+                                         : ServiceKind::kEcho;
+         },
+         "What the server does: echo|discard|sized")
+      ->check(CLI::IsMember({"echo", "discard", "sized"}))
+      ->default_str("echo");
+  app.add_option("--reply-size", o.reply_size, "sized: reply payload bytes to ask for")
+      ->capture_default_str();
+  app.add_option("--duration", o.duration_s, "Measured seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--warmup", o.warmup_s, "Seconds of load before measuring")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--rate", o.rate,
+                 "Open loop: frames/s in total on a fixed schedule per connection; latency is "
+                 "measured from the scheduled send time (0: closed loop)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--connect-rate", o.connect_rate, "New connections/s in total (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--source", o.sources,
+                 "Local addresses to connect from, round-robin (e.g. 127.0.0.1,127.0.0.2): each "
+                 "adds one source address's ephemeral ports")
+      ->delimiter(',');
+  app.add_option("--json", o.json_file, "Write the result as JSON to FILE")->option_text("FILE");
+  app.add_flag("--verify,!--no-verify", o.verify,
+               "Check every reply: length, sequence, content (on by default)");
+  app.add_flag("--live,!--no-live", o.live,
+               "A live line each second on stderr: rate, p50, p99, errors (on by default)");
+  app.add_option("--max-frame", o.max_frame, "Largest reply length accepted")
+      ->capture_default_str();
+}
+
+void validate(const LoadOptions& o) {
+  auto fail = [](std::string line) { throw std::invalid_argument(std::move(line)); };
+  if (o.size > o.max_frame)
+    fail(fmt::format("--size {} exceeds --max-frame {}", o.size, o.max_frame));
+  if (o.service == ServiceKind::kSized && o.size < 4) {
+    fail("--service sized needs --size of at least 4 (the request carries the reply size)");
+  }
+  if (o.service == ServiceKind::kSized && o.reply_size > o.max_frame) {
+    fail(fmt::format("--reply-size {} exceeds --max-frame {}", o.reply_size, o.max_frame));
+  }
+}
+
+}  // namespace ringwire::load

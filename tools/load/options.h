@@ -1,0 +1,52 @@
+#pragma once
+// LoadOptions: everything one ringwire-load run is told (DESIGN §2), plus the CLI11 wiring that
+// fills it. Plain data, copied freely; no thread affinity.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ringwire/frame.h"
+
+namespace CLI {
+class App;
+}
+
+namespace ringwire::load {
+
+enum class ServiceKind : std::uint8_t { kEcho, kDiscard, kSized };
+std::string_view to_string(ServiceKind kind);
+
+struct LoadOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 7000;
+  std::size_t connections = 1;
+  std::size_t threads = 1;
+  std::uint32_t depth = 1;  // closed loop: frames in flight; open loop: the in-flight cap
+  std::uint32_t size = 64;  // request payload bytes
+  ServiceKind service = ServiceKind::kEcho;
+  std::uint32_t reply_size = 64;  // sized: the reply payload bytes asked for
+  double duration_s = 10;
+  double warmup_s = 1;
+  double rate = 0;                   // frames/s in total; 0 = closed loop
+  double connect_rate = 0;           // new connections/s in total; 0 = as fast as possible
+  std::vector<std::string> sources;  // local addresses to connect from, used round-robin
+  std::string json_file;
+  bool verify = true;
+  bool live = true;  // the live line every second on stderr
+  std::uint32_t max_frame = kDefaultMaxFrame;
+
+  bool open_loop() const { return rate > 0; }
+  bool expects_replies() const { return service != ServiceKind::kDiscard; }
+  // Bytes of one reply frame, header included (0 for discard).
+  std::size_t reply_frame_size() const;
+  std::size_t request_frame_size() const { return kFrameHeaderSize + size; }
+};
+
+// Adds the run options (every flag but the sweep's) to `app`, bound to `options`.
+void add_run_options(CLI::App& app, LoadOptions& options);
+// Checks the combination; throws std::invalid_argument with one line naming the problem.
+void validate(const LoadOptions& options);
+
+}  // namespace ringwire::load
