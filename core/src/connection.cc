@@ -306,7 +306,11 @@ void Connection::update_backpressure() {
       ctx_.stats.backpressure_pauses.add();
     }
   } else if (unsent() <= ctx_.limits.low_water && !input_blocked &&
-             (!input_.mapped() || input_.free_space() >= input_.capacity() / 4)) {
+             (!input_.mapped() || owed_in_input() == 0 ||
+              input_.free_space() >= input_.capacity() / 4)) {
+    // The quarter-free hysteresis is for a ring of frames still owed a reply; with none owed,
+    // what fills the ring is one partial frame, and only reading (which grows the ring) completes
+    // it.
     reading_paused_ = false;
   }
 }
