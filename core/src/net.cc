@@ -1,10 +1,11 @@
 #include "ringwire/net.h"
 
 #include <arpa/inet.h>
-#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+
+#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
@@ -38,8 +39,6 @@ std::string SocketAddress::to_string() const {
   if (family() == AF_INET6) {
     ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, text,
                 sizeof text);
-    // fmt, not "[" + std::string: g++ 12 at -O3 warns (-Wrestrict, a false positive) on that
-    // operator+, which breaks the -Werror build.
     return fmt::format("[{}]:{}", text, port());
   }
   ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text,
@@ -92,6 +91,36 @@ UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port, int b
   }
   if (::listen(socket.get(), backlog) != 0) fail(errno, "listen " + address.to_string());
   return socket;
+}
+
+std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size_t count) {
+  {
+    UniqueFd probe = make_listen_socket(address, /*reuse_port=*/false);
+    address = local_address(probe.get());  // the real port when 0 was asked for
+  }
+  std::vector<UniqueFd> sockets;
+  for (std::size_t i = 0; i < count; ++i) {
+    sockets.push_back(make_listen_socket(address, /*reuse_port=*/true));
+  }
+  return sockets;
+}
+
+bool read_exact(int fd, std::span<std::byte> out) {
+  while (!out.empty()) {
+    const ssize_t got = ::recv(fd, out.data(), out.size(), 0);
+    if (got <= 0) return false;
+    out = out.subspan(static_cast<std::size_t>(got));
+  }
+  return true;
+}
+
+bool write_all(int fd, std::span<const std::byte> in) {
+  while (!in.empty()) {
+    const ssize_t put = ::send(fd, in.data(), in.size(), MSG_NOSIGNAL);
+    if (put <= 0) return false;
+    in = in.subspan(static_cast<std::size_t>(put));
+  }
+  return true;
 }
 
 void set_no_delay(int fd) {

@@ -26,6 +26,22 @@ std::vector<std::size_t> allowed_cpus() {
 
 }  // namespace
 
+void setup_loop_thread(std::size_t index, bool pin) {
+  char name[16];  // the kernel's limit for a thread name, with its terminator
+  std::snprintf(name, sizeof name, "ringwire-loop%zu", index);
+  ::pthread_setname_np(::pthread_self(), name);
+  if (!pin) return;
+  const auto cpus = allowed_cpus();
+  if (cpus.empty()) return;
+  const std::size_t cpu = cpus[index % cpus.size()];
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) != 0) {
+    log(LogLevel::kWarn, "loop {}: could not pin to cpu {}", index, cpu);
+  }
+}
+
 std::size_t Reactor::online_cores() {
   const auto cpus = allowed_cpus();
   if (!cpus.empty()) return cpus.size();
@@ -46,20 +62,9 @@ Reactor::~Reactor() {
 }
 
 void Reactor::start() {
-  const auto cpus = options_.pin_cpus ? allowed_cpus() : std::vector<std::size_t>{};
   for (std::size_t i = 0; i < loops_.size(); ++i) {
-    threads_.emplace_back([this, i, cpus] {
-      char name[16];  // the kernel's limit for a thread name, with its terminator
-      std::snprintf(name, sizeof name, "ringwire-loop%zu", i);
-      ::pthread_setname_np(::pthread_self(), name);
-      if (!cpus.empty()) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpus[i % cpus.size()], &set);
-        if (::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) != 0) {
-          log(LogLevel::kWarn, "loop {}: could not pin to cpu {}", i, cpus[i % cpus.size()]);
-        }
-      }
+    threads_.emplace_back([this, i] {
+      setup_loop_thread(i, options_.pin_cpus);
       loops_[i]->run();
     });
   }

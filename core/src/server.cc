@@ -168,19 +168,10 @@ Server::~Server() = default;
 
 void Server::start() {
   address_ = resolve_address(options_.bind, options_.port);
-  {
-    // SO_REUSEPORT would let us silently share a port with another server of the same user:
-    // bind once without it first, so a port in use is refused ("Address already in use").
-    UniqueFd probe = make_listen_socket(address_, /*reuse_port=*/false);
-    address_ = local_address(probe.get());  // the real port when 0 was asked for
-  }
   // kKernel: every loop listens and the kernel spreads connections by a hash of the addresses.
   // kExact: loop 0 alone listens and hands each connection to the least-loaded loop.
   const std::size_t listeners = options_.balance == Balance::kExact ? 1 : reactor_.size();
-  std::vector<UniqueFd> sockets;
-  for (std::size_t i = 0; i < listeners; ++i) {
-    sockets.push_back(make_listen_socket(address_, /*reuse_port=*/true));
-  }
+  std::vector<UniqueFd> sockets = make_reuseport_listeners(address_, listeners);
   for (std::size_t i = 0; i < reactor_.size(); ++i) {
     loops_.push_back(
         i < listeners ? std::make_unique<LoopPart>(*this, reactor_.loop(i), std::move(sockets[i]))

@@ -34,5 +34,6 @@ std::vector<std::string> engine_names();
 // The engine config.engine names ("native", "uv"); throws std::invalid_argument otherwise.
 std::unique_ptr<Engine> make_engine(const ServerConfig& config);
 std::unique_ptr<Engine> make_native_engine(const ServerConfig& config);
+std::unique_ptr<Engine> make_uv_engine(const ServerConfig& config);
 
 }  // namespace ringwire

@@ -83,7 +83,10 @@ TEST_P(EchoTest, ReaderThatStopsReadingIsHeldByBackpressureWithBoundedMemory) {
     ASSERT_EQ(reply.back(), std::byte{0xab});
   }
   writer.join();
-  EXPECT_EQ(server.stats().bytes_sent, static_cast<std::uint64_t>(kFrames) * frame.size());
+  // The server counts a send after the syscall returns, so the client may read the bytes first.
+  const auto expected = static_cast<std::uint64_t>(kFrames) * frame.size();
+  EXPECT_TRUE(wait_until([&] { return server.stats().bytes_sent == expected; }))
+      << server.stats().bytes_sent << " of " << expected;
 }
 
 TEST_P(EchoTest, OversizedLengthClosesOnlyThatConnectionAfterTheRepliesOwed) {
@@ -215,6 +218,7 @@ TEST_P(EchoTest, TwoLoopsHaveTwoListenersAndBothAcceptConnections) {
 }
 
 TEST_P(EchoTest, ExactBalanceSpreadsConnectionsEvenlyOverTheLoops) {
+  if (GetParam() == "uv") GTEST_SKIP() << "--balance exact is the native engine's (uv refuses it)";
   ServerConfig c = config();
   c.threads = 2;
   c.balance = "exact";

@@ -17,12 +17,30 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::uint16_t port_of(const std::string& ready_line) {
+std::uint16_t port_of(const std::string& ready_line, const std::string& engine = "native",
+                      const std::string& backend = "epoll") {
   std::smatch match;
-  std::regex pattern(
-      R"(^listening on 127\.0\.0\.1:(\d+) \(loops=(\d+) engine=native backend=epoll service=echo\)$)");
+  std::regex pattern(R"(^listening on 127\.0\.0\.1:(\d+) \(loops=(\d+) engine=)" + engine +
+                     " backend=" + backend + R"( service=echo\)$)");
   if (!std::regex_match(ready_line, match, pattern)) return 0;
   return static_cast<std::uint16_t>(std::stoi(match[1]));
+}
+
+// Pipelines 100 frames, signals after the first reply: every frame is answered, then the server
+// closes the connection, exits 0 and no longer accepts.
+void expect_sigterm_drains(ServerProcess& server, std::uint16_t port) {
+  TestClient client(port);
+  Bytes stream;
+  const Bytes frame = make_frame(4096, 1);
+  for (int i = 0; i < 100; ++i) stream.insert(stream.end(), frame.begin(), frame.end());
+  client.send_all(stream);
+  EXPECT_EQ(client.receive_frame().size(), 4096u);  // it is being served: now signal
+  server.signal(SIGTERM);
+  for (int i = 1; i < 100; ++i) ASSERT_EQ(client.receive_frame().size(), 4096u);
+  EXPECT_TRUE(client.wait_closed());
+  client.close();  // the server shut its side first and waits (lingers) for ours
+  EXPECT_EQ(server.wait_exit(), 0);
+  EXPECT_THROW(TestClient{port}, std::system_error);
 }
 
 TEST(ServerBinaryTest, PrintsTheReadyLineAndServes) {
@@ -65,18 +83,7 @@ TEST(ServerBinaryTest, SigtermDrainsPipelinedFramesThenExitsZero) {
   ServerProcess server({"--port", "0", "--log-level", "info"});
   const std::uint16_t port = port_of(server.stdout_line());
   ASSERT_NE(port, 0);
-  TestClient client(port);
-  Bytes stream;
-  const Bytes frame = make_frame(4096, 1);
-  for (int i = 0; i < 100; ++i) stream.insert(stream.end(), frame.begin(), frame.end());
-  client.send_all(stream);
-  EXPECT_EQ(client.receive_frame().size(), 4096u);  // it is being served: now signal
-  server.signal(SIGTERM);
-  for (int i = 1; i < 100; ++i) ASSERT_EQ(client.receive_frame().size(), 4096u);
-  EXPECT_TRUE(client.wait_closed());
-  client.close();  // the server shut its side first and waits (lingers) for ours
-  EXPECT_EQ(server.wait_exit(), 0);
-  EXPECT_THROW(TestClient{port}, std::system_error);
+  expect_sigterm_drains(server, port);
 }
 
 TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
@@ -91,6 +98,17 @@ TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
   EXPECT_NE(server.stderr_line().find("draining"), std::string::npos);
   server.signal(SIGINT);
   EXPECT_EQ(server.wait_exit(milliseconds(5000)), 128 + SIGINT);
+}
+
+TEST(ServerBinaryTest, UvEngineServesRefusesAPortInUseAndDrainsOnSigterm) {
+  ServerProcess server({"--engine", "uv", "--port", "0", "--threads", "2", "--log-level", "warn"});
+  const std::string ready = server.stdout_line();
+  const std::uint16_t port = port_of(ready, "uv", "libuv");
+  ASSERT_NE(port, 0) << ready;
+  ServerProcess second({"--engine", "uv", "--port", std::to_string(port)});
+  EXPECT_EQ(second.wait_exit(), 1);
+  EXPECT_NE(second.stderr_rest().find("Address already in use"), std::string::npos);
+  expect_sigterm_drains(server, port);
 }
 
 TEST(ServerBinaryTest, MetricsEndpointServesPerLoopCountersAsPrometheusText) {

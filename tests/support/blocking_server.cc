@@ -9,39 +9,20 @@
 #include <utility>
 
 #include "ringwire/frame.h"
+#include "ringwire/net.h"
 
 namespace ringwire::testing {
 
 namespace {
 
-bool read_exact(int fd, std::byte* out, std::size_t n) {
-  while (n > 0) {
-    const ssize_t got = ::recv(fd, out, n, 0);
-    if (got <= 0) return false;
-    out += got;
-    n -= static_cast<std::size_t>(got);
-  }
-  return true;
-}
-
-bool write_all(int fd, const std::byte* in, std::size_t n) {
-  while (n > 0) {
-    const ssize_t put = ::send(fd, in, n, MSG_NOSIGNAL);
-    if (put <= 0) return false;
-    in += put;
-    n -= static_cast<std::size_t>(put);
-  }
-  return true;
-}
-
 // Reads one whole frame (header included) into `frame`; false at EOF or error.
 bool read_frame(int fd, std::vector<std::byte>& frame) {
   frame.resize(kFrameHeaderSize);
-  if (!read_exact(fd, frame.data(), kFrameHeaderSize)) return false;
+  if (!read_exact(fd, std::span(frame).first(kFrameHeaderSize))) return false;
   const std::uint32_t length = load_be32(frame.data());
   if (length > kDefaultMaxFrame) return false;
   frame.resize(kFrameHeaderSize + length);
-  return read_exact(fd, frame.data() + kFrameHeaderSize, length);
+  return read_exact(fd, std::span(frame).subspan(kFrameHeaderSize, length));
 }
 
 }  // namespace
@@ -114,13 +95,13 @@ void BlockingServer::serve(int fd) {
           held = frame;
           continue;
         }
-        if (!write_all(fd, frame.data(), frame.size())) return;
+        if (!write_all(fd, frame)) return;
         frame = std::exchange(held, {});
         break;
       default:
         break;
     }
-    if (!write_all(fd, frame.data(), frame.size())) return;
+    if (!write_all(fd, frame)) return;
   }
 }
 

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -20,10 +21,7 @@ namespace ringwire::test {
 Bytes make_frame(std::span<const std::byte> payload) {
   Bytes frame(kFrameHeaderSize + payload.size());
   encode_frame_header(frame, static_cast<std::uint32_t>(payload.size()));
-  // memcpy from an empty span's null data() is undefined even for 0 bytes.
-  if (!payload.empty()) {
-    std::memcpy(frame.data() + kFrameHeaderSize, payload.data(), payload.size());
-  }
+  std::copy(payload.begin(), payload.end(), frame.begin() + kFrameHeaderSize);  // empty: no-op
   return frame;
 }
 

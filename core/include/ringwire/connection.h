@@ -45,6 +45,14 @@ struct ConnectionLimits {
 
 class Connection;
 
+// Where a connection is in its life; the same states in every engine's connection.
+enum class ConnectionState : std::uint8_t {
+  kOpen,            // reading, decoding, replying
+  kFlushThenClose,  // no more reading: send what is owed, then close (or linger)
+  kLingering,       // our side is shut; dropping the peer's bytes until it closes
+  kClosed,          // done: the owner destroys the connection once its resources are released
+};
+
 // What a loop lends its connections. Plain references: all live on the same loop thread.
 struct ConnectionContext {
   EventLoop& loop;
@@ -81,12 +89,7 @@ class Connection final : public IoHandler, private ReplyWriter {
   std::size_t index_in_owner = 0;  // the owner's bookkeeping (O(1) removal)
 
  private:
-  enum class State : std::uint8_t {
-    kOpen,            // reading, decoding, replying
-    kFlushThenClose,  // no more reading: send what is owed, then close (or linger)
-    kLingering,       // our side is shut; dropping the peer's bytes until it closes
-    kClosed,          // done: the owner destroys us at the end of the current entry point
-  };
+  using State = ConnectionState;
 
   std::span<std::byte> append(std::size_t n) override;  // ReplyWriter, for the service
 

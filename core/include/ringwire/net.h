@@ -5,9 +5,12 @@
 
 #include <sys/socket.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ringwire/unique_fd.h"
 
@@ -38,7 +41,18 @@ inline constexpr int kListenBacklog = 4096;
 UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port,
                             int backlog = kListenBacklog);
 
+// `count` listening sockets bound to `address` with SO_REUSEPORT (one per loop). SO_REUSEPORT would
+// let us silently share a port with another server of the same user, so it first binds once
+// without it: a port in use is refused ("bind 127.0.0.1:7000: Address already in use"). A port of
+// 0 is replaced in `address` by the one the kernel picked.
+std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size_t count);
+
 void set_no_delay(int fd);  // TCP_NODELAY: small replies go out at once
+
+// For blocking sockets (tests, the benchmarks' floor pair): all of `out` / all of `in`, retrying
+// short transfers; false at EOF or on an error.
+bool read_exact(int fd, std::span<std::byte> out);
+bool write_all(int fd, std::span<const std::byte> in);
 // The socket's pending error (SO_ERROR), 0 when none.
 int socket_error(int fd);
 

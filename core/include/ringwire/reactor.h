@@ -19,6 +19,11 @@ struct ReactorOptions {
   std::string backend;    // empty: the platform's best
 };
 
+// Prepares the calling thread to run loop `index` of a group: names it "ringwire-loopN" and, with
+// `pin`, pins it to the index-th CPU the process may run on (modulo their number). Shared by every
+// engine's loop threads.
+void setup_loop_thread(std::size_t index, bool pin);
+
 class Reactor {
  public:
   explicit Reactor(const ReactorOptions& options);

@@ -1,0 +1,327 @@
+// UvEngine: the same services on libuv — one uv_loop per thread, each with its own SO_REUSEPORT
+// listener, the same frame decoder, backpressure, drain and counters as the native engine.
+
+#include <signal.h>
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "engines/engine.h"
+#include "engines/uv_buffer_pool.h"
+#include "engines/uv_connection.h"
+#include "ringwire/log.h"
+#include "ringwire/net.h"
+#include "ringwire/reactor.h"
+#include "services/services.h"
+
+namespace ringwire {
+namespace {
+
+[[noreturn]] void fail(int uv_error, const std::string& what) {
+  throw std::system_error(-uv_error, std::generic_category(), what);
+}
+
+ConnectionLimits connection_limits(const ServerConfig& config) {
+  ConnectionLimits limits;
+  limits.max_frame = config.max_frame;
+  limits.idle_timeout = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(config.idle_timeout_s));
+  return limits;
+}
+
+// What every loop of the engine shares: the configuration and the connection limit (one atomic
+// counter touched only on accept and close, as in the native Server). Owned by the UvEngine.
+struct UvShared {
+  ConnectionLimits limits;
+  std::uint64_t max_connections = 0;
+  std::atomic<std::uint64_t> open_connections{0};
+  std::atomic<std::size_t> loops_drained{0};
+  std::size_t loop_count = 0;
+  std::function<void()> drained_callback;
+};
+
+// UvLoop: one libuv loop and its thread, with that loop's listener, UvBufferPool, Service
+// instance, connections and LoopStats. Owned by the UvEngine. Construction, post(), stop() and
+// stats() from the controlling thread (post() and stats() from any); everything else on the loop
+// thread, whose only way in from outside is post() (a uv_async wake-up).
+class UvLoop final : private UvConnectionOwner {
+ public:
+  // At most one "connection limit reached" line per interval.
+  static constexpr std::uint64_t kLimitLogIntervalMs = 1000;
+
+  UvLoop(std::size_t index, UvShared& shared, std::unique_ptr<Service> service)
+      : index_(index),
+        shared_(shared),
+        service_(std::move(service)),
+        context_{loop_, buffers_, writes_, *service_, stats_, shared.limits, *this} {
+    if (const int rc = uv_loop_init(&loop_); rc != 0) fail(rc, "uv_loop_init");
+    loop_initialised_ = true;
+    uv_async_init(&loop_, &wakeup_, on_wakeup);
+    wakeup_.data = this;
+    uv_timer_init(&loop_, &drain_timer_);
+    drain_timer_.data = this;
+    uv_tcp_init(&loop_, &listener_);
+    listener_.data = this;
+  }
+
+  ~UvLoop() {
+    stop();
+    if (loop_initialised_) uv_loop_close(&loop_);
+  }
+  UvLoop(const UvLoop&) = delete;
+  UvLoop& operator=(const UvLoop&) = delete;
+
+  // Hands this loop its listening socket. libuv 1.44 has no UV_TCP_REUSEPORT, so the socket is
+  // made and bound by us (make_reuseport_listeners), then libuv owns and closes it.
+  void listen(UniqueFd listen_socket) {
+    if (const int rc = uv_tcp_open(&listener_, listen_socket.release()); rc != 0) {
+      fail(rc, "uv_tcp_open");
+    }
+    auto* stream = reinterpret_cast<uv_stream_t*>(&listener_);
+    if (const int rc = uv_listen(stream, kListenBacklog, on_connection); rc != 0) {
+      fail(rc, "uv_listen");
+    }
+  }
+
+  void start(bool pin) {
+    thread_ = std::thread([this, pin] {
+      setup_loop_thread(index_, pin);
+      uv_run(&loop_, UV_RUN_DEFAULT);  // returns once shut_down() has closed every handle
+    });
+  }
+
+  // Any thread: runs `task` on the loop thread soon, in posting order.
+  void post(std::function<void()> task) {
+    {
+      std::lock_guard lock(tasks_mutex_);
+      tasks_.push_back(std::move(task));
+    }
+    uv_async_send(&wakeup_);
+  }
+
+  void drain(Clock::duration timeout) {
+    post([this, timeout] {
+      draining_ = true;
+      close_listener();
+      uv_timer_start(
+          &drain_timer_, on_drain_timeout,
+          static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(timeout).count()),
+          0);
+      // begin_drain() may start closing a connection; it leaves this list only in a later
+      // close callback, so iterating here is safe.
+      for (auto& connection : connections_) connection->begin_drain();
+      if (connections_.empty()) finish_drain();
+    });
+  }
+
+  // Closes every handle (open connections count as kShutdown) and joins the thread. Idempotent.
+  void stop() {
+    if (thread_.joinable()) {
+      post([this] { shut_down(); });
+      thread_.join();
+    } else if (loop_initialised_ && !shut_down_) {
+      shut_down();  // never started: close the handles here
+      uv_run(&loop_, UV_RUN_DEFAULT);
+    }
+  }
+
+  const LoopStats& stats() const { return stats_; }
+
+ private:
+  static constexpr std::size_t kDetached = ~std::size_t{0};
+
+  static UvLoop& self(void* data) { return *static_cast<UvLoop*>(data); }
+
+  static void on_wakeup(uv_async_t* async) {
+    UvLoop& loop = self(async->data);
+    {
+      std::lock_guard lock(loop.tasks_mutex_);
+      loop.running_tasks_.swap(loop.tasks_);
+    }
+    for (auto& task : loop.running_tasks_) task();
+    loop.running_tasks_.clear();
+  }
+
+  static void on_connection(uv_stream_t* server, int status) {
+    UvLoop& loop = self(server->data);
+    if (status < 0) {
+      loop.stats_.accept_errors.add();
+      log(LogLevel::kWarn, "accept: {}", uv_strerror(status));
+      return;
+    }
+    loop.accept(server);
+  }
+
+  static void on_drain_timeout(uv_timer_t* timer) {
+    UvLoop& loop = self(timer->data);
+    if (!loop.connections_.empty()) {
+      log(LogLevel::kWarn, "drain timeout: cutting off {} busy connection(s) on this loop",
+          loop.connections_.size());
+    }
+    for (auto& connection : loop.connections_) connection->abort(CloseReason::kDrainTimeout);
+  }
+
+  void accept(uv_stream_t* server) {
+    stats_.connections_accepted.add();
+    const std::uint64_t limit = shared_.max_connections;
+    if (limit != 0 && shared_.open_connections.load(std::memory_order_relaxed) >= limit) {
+      refuse(server);
+      return;
+    }
+    shared_.open_connections.fetch_add(1, std::memory_order_relaxed);
+    stats_.connections_open.add();
+    auto connection = std::make_unique<UvConnection>(context_);
+    connection->index_in_owner = connections_.size();
+    UvConnection& started = *connection;
+    connections_.push_back(std::move(connection));
+    started.start(server);
+  }
+
+  // Over --max-connections: accept (libuv needs a handle to accept into) and close at once.
+  void refuse(uv_stream_t* server) {
+    stats_.count_close(CloseReason::kMaxConnections);
+    auto handle = std::make_unique<uv_tcp_t>();
+    uv_tcp_init(&loop_, handle.get());
+    uv_accept(server, reinterpret_cast<uv_stream_t*>(handle.get()));
+    uv_close(reinterpret_cast<uv_handle_t*>(handle.release()), [](uv_handle_t* closed) {
+      std::unique_ptr<uv_tcp_t>(reinterpret_cast<uv_tcp_t*>(closed));  // freed here
+    });
+    ++refused_since_log_;
+    const std::uint64_t now = uv_now(&loop_);
+    if (now - last_limit_log_ms_ >= kLimitLogIntervalMs) {
+      log(LogLevel::kWarn, "--max-connections {} reached: closed {} new connection(s)",
+          shared_.max_connections, refused_since_log_);
+      last_limit_log_ms_ = now;
+      refused_since_log_ = 0;
+    }
+  }
+
+  void on_closed(UvConnection& connection) override {
+    shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    const std::size_t index = connection.index_in_owner;
+    if (index != connections_.size() - 1) {
+      std::swap(connections_[index], connections_.back());
+      connections_[index]->index_in_owner = index;
+    }
+    connections_.pop_back();  // destroys `connection`
+    if (draining_ && connections_.empty()) finish_drain();
+  }
+
+  void finish_drain() {
+    if (drained_) return;
+    drained_ = true;
+    uv_timer_stop(&drain_timer_);
+    if (shared_.loops_drained.fetch_add(1) + 1 == shared_.loop_count && shared_.drained_callback) {
+      shared_.drained_callback();
+    }
+  }
+
+  void close_listener() {
+    auto* handle = reinterpret_cast<uv_handle_t*>(&listener_);
+    if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+  }
+
+  void shut_down() {
+    shut_down_ = true;
+    close_listener();
+    for (auto& connection : connections_) connection->abort(CloseReason::kShutdown);
+    uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
+    // uv_run() returns once the connections' close callbacks have run.
+  }
+
+  std::size_t index_;
+  UvShared& shared_;
+  uv_loop_t loop_;
+  bool loop_initialised_ = false;
+  uv_async_t wakeup_;
+  uv_timer_t drain_timer_;
+  uv_tcp_t listener_;
+  LoopStats stats_;
+  UvBufferPool buffers_;
+  UvWritePool writes_;
+  std::unique_ptr<Service> service_;
+  UvConnectionContext context_;
+  std::vector<std::unique_ptr<UvConnection>> connections_;
+  std::thread thread_;
+  std::mutex tasks_mutex_;
+  std::vector<std::function<void()>> tasks_;  // guarded by tasks_mutex_
+  std::vector<std::function<void()>> running_tasks_;
+  bool draining_ = false;
+  bool drained_ = false;
+  bool shut_down_ = false;
+  std::uint64_t last_limit_log_ms_ = 0;
+  std::uint64_t refused_since_log_ = 0;
+};
+
+// UvEngine: owns the UvLoops. Construct, start(), drain() and stop() from the controlling thread;
+// stats() from any thread.
+class UvEngine final : public Engine {
+ public:
+  explicit UvEngine(const ServerConfig& config) : config_(config) {
+    shared_.limits = connection_limits(config);
+    shared_.max_connections = config.max_connections;
+  }
+  ~UvEngine() override { stop(); }
+
+  void start() override {
+    if (config_.balance != "kernel") {
+      // One listener per loop is how a libuv server spreads connections; a hand-off between
+      // loops is the native engine's feature, not part of this peer.
+      throw std::invalid_argument("--balance " + config_.balance + " needs --engine native");
+    }
+    // libuv writes with write()/writev(), not send(MSG_NOSIGNAL): without this a peer's reset
+    // would kill the process with SIGPIPE instead of failing one write with EPIPE.
+    ::signal(SIGPIPE, SIG_IGN);
+    address_ = resolve_address(config_.bind, config_.port);
+    const std::size_t count = config_.threads == 0 ? Reactor::online_cores() : config_.threads;
+    std::vector<UniqueFd> sockets = make_reuseport_listeners(address_, count);
+    const ServiceFactory make_service = service_factory(config_.service, config_.max_frame);
+    shared_.loop_count = count;
+    for (std::size_t i = 0; i < count; ++i) {
+      loops_.push_back(std::make_unique<UvLoop>(i, shared_, make_service()));
+      loops_.back()->listen(std::move(sockets[i]));
+    }
+    for (auto& loop : loops_) loop->start(config_.pin_cpus);
+  }
+  std::uint16_t port() const override { return address_.port(); }
+  std::size_t loops() const override { return loops_.size(); }
+  std::string backend() const override { return "libuv"; }
+  void drain(Clock::duration timeout, std::function<void()> done) override {
+    shared_.drained_callback = std::move(done);
+    for (auto& loop : loops_) loop->drain(timeout);
+  }
+  void stop() override {
+    for (auto& loop : loops_) loop->stop();
+  }
+  StatsSnapshot stats() const override {
+    StatsSnapshot total;
+    for (const auto& loop : loops_) total.add(loop->stats());
+    return total;
+  }
+  StatsSnapshot loop_stats(std::size_t loop) const override {
+    StatsSnapshot snapshot;
+    snapshot.add(loops_[loop]->stats());
+    return snapshot;
+  }
+
+ private:
+  ServerConfig config_;
+  UvShared shared_;
+  SocketAddress address_;
+  std::vector<std::unique_ptr<UvLoop>> loops_;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_uv_engine(const ServerConfig& config) {
+  return std::make_unique<UvEngine>(config);
+}
+
+}  // namespace ringwire
