@@ -100,11 +100,12 @@ void Connection::after_event() {
   timer_ = kNoTimer;
   ctx_.loop.remove_io(token_);
   token_ = 0;
-  socket_.reset();
   give_back(input_);
   give_back(output_);
+  // Counted before the socket closes, so whoever sees the close (a peer, a test) sees the count.
   ctx_.stats.count_close(close_reason_);
   ctx_.stats.connections_open.sub();
+  socket_.reset();
   ctx_.on_closed(*this);  // destroys this connection: nothing may follow
 }
 
