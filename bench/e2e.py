@@ -14,6 +14,10 @@ Cases (DESIGN §4), each client pinned to --load-cpu:
   small     ringwire-load, 64 connections, depth 16, 64 B
   large     ringwire-load, 8 connections, depth 4, 64 KiB
   accept    floor_pair client --reconnect: a new connection per frame, one echo each
+  idle      server RSS delta (VmRSS) over --idle-connections idle connections opened by this
+            script, per engine: bytes per connection, idle and again after one echo on each
+  scaling   `ringwire-load sweep --connections --sweep-points --server-pid`, per engine: frames/s,
+            p99 and server bytes per connection against the number of connections
 
 Modes:
   paired      (default) the two variants of a pair run at once, both servers pinned to the same
@@ -25,7 +29,9 @@ Server CPU is read from /proc/PID/task/*/schedstat (ns on CPU) over the client's
 efficiency = frames (bytes for `large`, connections for `accept`) per second of server CPU.
 
 Writes a Markdown section "End-to-end: native vs uv" into bench/RESULTS.md (replacing an earlier
-one) with the machine, the command, the medians and the ratios. Python 3 standard library only.
+one) with the machine, the command, the medians and the ratios; `idle` and `scaling` write their
+own sections ("End-to-end: idle memory per connection", "End-to-end: connection scaling").
+Python 3 standard library only.
 """
 
 import argparse
@@ -34,7 +40,10 @@ import math
 import os
 import platform
 import re
+import resource
 import shlex
+import socket
+import struct
 import statistics
 import subprocess
 import sys
@@ -56,6 +65,11 @@ CASES = {
     "accept": ("floor", ["--size", "64", "--reconnect"], "connections",
                ["native", "uv", "uvref"]),
 }
+# Cases with their own runner and section (not paired): one server per engine, one after another.
+SOLO_CASES = ("idle", "scaling")
+SOLO_ENGINES = ["native", "uv"]
+# How long the idle case waits for the server to accept every connection before giving up.
+ACCEPT_DEADLINE_S = 60
 # The pairs whose ratios the issue asks for: engine against engine, engine against its
 # reference, engine against the floor.
 PAIRS = [("native", "uv"), ("uring", "uv"), ("uv", "uvref"), ("native", "floor")]
@@ -86,6 +100,15 @@ class Server:
             self.close()
             raise RuntimeError(f"{variant}: no ready line (got {line!r})")
         self.port = int(match.group(1))
+
+    def rss_bytes(self):
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(f"{self.variant}: no VmRSS")
+
+    def open_fds(self):
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
     def cpu_ns(self):
         total = 0
@@ -203,8 +226,132 @@ def machine():
             f"Python {platform.python_version()}")
 
 
-def write_results(path, text):
-    title = "## End-to-end: native vs uv"
+def wait_for(condition, deadline_s, what):
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def echo_once(sockets, size=64):
+    """Sends one frame on every socket, then reads every reply (pipelined over the sockets)."""
+    frame = struct.pack("!I", size) + bytes(size)
+    for s in sockets:
+        s.sendall(frame)
+    for s in sockets:
+        got = b""
+        while len(got) < len(frame):
+            chunk = s.recv(len(frame) - len(got))
+            if not chunk:
+                raise RuntimeError("server closed an idle connection")
+            got += chunk
+
+
+def run_idle(build, args):
+    """Server RSS per connection: idle, then after one echo on each (rings lent and returned)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = args.idle_connections + 64
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
+    rows = []
+    for repeat in range(args.repeats):
+        for engine in (SOLO_ENGINES if repeat % 2 == 0 else list(reversed(SOLO_ENGINES))):
+            server = Server(build, engine, args.server_cpu)
+            sockets = []
+            try:
+                fds_before, rss_before = server.open_fds(), server.rss_bytes()
+                for _ in range(args.idle_connections):
+                    sockets.append(socket.create_connection(("127.0.0.1", server.port)))
+                wait_for(lambda: server.open_fds() >= fds_before + args.idle_connections,
+                         ACCEPT_DEADLINE_S, f"{engine} to accept {args.idle_connections}")
+                rss_idle = server.rss_bytes()
+                echo_once(sockets)
+                rss_echoed = server.rss_bytes()
+            finally:
+                for s in sockets:
+                    s.close()
+                server.close()
+            n = args.idle_connections
+            row = {"variant": engine, "rss_before": rss_before,
+                   "idle": (rss_idle - rss_before) / n, "echoed": (rss_echoed - rss_before) / n}
+            print(f"idle {engine} #{repeat + 1}: baseline {rss_before / 2**20:.1f} MiB, "
+                  f"{row['idle']:.0f} B/conn idle, {row['echoed']:.0f} B/conn after one echo",
+                  flush=True)
+            rows.append(row)
+    lines = [
+        f"Server: `ringwire-server --engine E --threads 1` pinned to CPU {args.server_cpu}; "
+        f"client: this script, {args.idle_connections} blocking connections, then one 64 B echo "
+        f"on each. RSS from /proc/PID/status VmRSS, delta over the server's RSS before the "
+        f"connections; medians of {args.repeats} runs (engines alternated). Kernel socket memory "
+        f"is not in RSS.", "",
+        "| engine | baseline RSS MiB | idle B/connection | after one echo B/connection |",
+        "|---|---:|---:|---:|"]
+    for engine in SOLO_ENGINES:
+        runs = [r for r in rows if r["variant"] == engine]
+        lines.append(f"| {engine} | {median([r['rss_before'] for r in runs]) / 2**20:.1f} | "
+                     f"{median([r['idle'] for r in runs]):,.0f} | "
+                     f"{median([r['echoed'] for r in runs]):,.0f} |")
+    return lines
+
+
+def run_scaling(build, args, tmp):
+    """ringwire-load sweep against each engine, the server's RSS sampled at every point."""
+    load = build / "tools" / "load" / "ringwire-load"
+    lines = [
+        f"Server: `ringwire-server --engine E --threads 1` pinned to CPU {args.server_cpu}; "
+        f"client pinned to CPU {args.load_cpu}: `ringwire-load sweep --connections "
+        f"{args.sweep_points} --threads 1 --depth 1 --size 64 --duration {args.duration:g} "
+        f"--warmup {args.warmup:g} --server-pid PID --out DIR` (one run per point; one sweep "
+        f"per engine). B/conn is the server's RSS half-way through the point's window minus its "
+        f"RSS before the sweep, over the connections.", "",
+        "| engine | connections | frames/s | p50 µs | p99 µs | errors | server B/conn | client |",
+        "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for engine in SOLO_ENGINES:
+        server = Server(build, engine, args.server_cpu)
+        out = os.path.join(tmp, f"sweep-{engine}")
+        try:
+            command = ["taskset", "-c", str(args.load_cpu), str(load), "sweep", "--connections",
+                       args.sweep_points, "--host", "127.0.0.1", "--port", str(server.port),
+                       "--threads", "1", "--depth", "1", "--size", "64", "--duration",
+                       str(args.duration), "--warmup", str(args.warmup), "--no-live",
+                       "--server-pid", str(server.process.pid), "--out", out]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        finally:
+            server.close()
+        print(done.stdout, flush=True)
+        sweep_file = Path(out) / "sweep.json"
+        if not sweep_file.exists():
+            raise RuntimeError(f"scaling/{engine}: sweep failed: {done.stderr.strip()[-300:]}")
+        for point in json.loads(sweep_file.read_text())["points"]:
+            if "error" in point:
+                lines.append(f"| {engine} | {point['connections']} | failed: {point['error']} "
+                             f"| | | | | |")
+                continue
+            latency = point["latency_us"]
+            lines.append(
+                f"| {engine} | {point['connections']:,} | {point['frames_per_s']:,.0f} | "
+                f"{latency['p50']:.1f} | {latency['p99']:.1f} | {point['errors']} | "
+                f"{point.get('server_bytes_per_connection', 0):,.0f} | "
+                f"{'saturated' if point['client_saturated'] else 'ok'} |")
+    return lines
+
+
+def solo_section(case, body, args, load_before, started):
+    title = {"idle": "## End-to-end: idle memory per connection",
+             "scaling": "## End-to-end: connection scaling"}[case]
+    command = "bench/e2e.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    load_after = os.getloadavg()
+    return title, "\n".join([
+        title, "",
+        f"Command: `{command}`.  ",
+        f"Machine: {machine()}. Shared with other work while it ran: load average before "
+        f"{load_before[0]:.1f}, after {load_after[0]:.1f}; took {time.time() - started:.0f} s "
+        f"on {time.strftime('%Y-%m-%d %H:%M')}." + (f"  \n{args.note}" if args.note else ""),
+        "", *body]) + "\n"
+
+
+def write_results(path, text, title="## End-to-end: native vs uv"):
     old = path.read_text() if path.exists() else "# Benchmark results\n"
     start = old.find(title)
     if start >= 0:
@@ -219,7 +366,8 @@ def main():
     parser.add_argument("--duration", type=float, default=4.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"any of {','.join([*CASES, *SOLO_CASES])}")
     parser.add_argument("--pairs", default=",".join(f"{a}/{b}" for a, b in PAIRS),
                         help="paired mode: which pairs to run, e.g. native/uv,uv/uvref")
     parser.add_argument("--mode", choices=["paired", "sequential"], default="paired")
@@ -227,6 +375,10 @@ def main():
     parser.add_argument("--load-cpu", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument("--note", default="", help="a line for the report (e.g. how busy)")
+    parser.add_argument("--idle-connections", type=int, default=10000,
+                        help="idle case: connections held open (mind the open-file limit)")
+    parser.add_argument("--sweep-points", default="1,10,100,1000,10000",
+                        help="scaling case: the sweep's --connections")
     args = parser.parse_args()
     build = Path(args.build)
     cases = args.cases.split(",")
@@ -236,6 +388,13 @@ def main():
 
     report = []  # (case, pair or None, rows, ratios)
     with tempfile.TemporaryDirectory() as tmp:
+        for case in [c for c in cases if c in SOLO_CASES]:
+            case_started, case_load = time.time(), os.getloadavg()
+            body = run_idle(build, args) if case == "idle" else run_scaling(build, args, tmp)
+            title, text = solo_section(case, body, args, case_load, case_started)
+            print(text)
+            write_results(Path(args.out), text, title)
+        cases = [c for c in cases if c not in SOLO_CASES]
         for case in cases:
             variants = CASES[case][3]
             if args.mode == "paired":
@@ -278,6 +437,8 @@ def main():
                             "p99": rows[a]["p99"] / rows[b]["p99"]}
                 report.append((case, None, rows, ratios))
 
+    if not report:
+        return
     load_after = os.getloadavg()
     command = "bench/e2e.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     lines = [

@@ -35,7 +35,18 @@ UvConnection::~UvConnection() {
 }
 
 void UvConnection::start(uv_stream_t* server) {
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+  started(uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)));
+}
+
+void UvConnection::start(UniqueFd socket) {
+  const int rc = uv_tcp_open(&tcp_, socket.get());
+  if (rc == 0) socket.release();  // the handle owns it now
+  started(rc);
+}
+
+// `rc`: how taking the socket went (uv_accept or uv_tcp_open).
+void UvConnection::started(int rc) {
+  if (rc != 0) {
     close_now(CloseReason::kPeerReset);
   } else {
     uv_tcp_nodelay(&tcp_, 1);  // small replies go out at once

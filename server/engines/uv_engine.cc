@@ -1,13 +1,15 @@
 // UvEngine: the same services on libuv — one uv_loop per thread, each with its own SO_REUSEPORT
 // listener, the same frame decoder, backpressure, drain and counters as the native engine.
+// With --balance exact, loop 0 alone listens and hands each socket to the loop with the fewest
+// connections (open plus in transit) through that loop's task queue, as the native Server does.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <uv.h>
 
 #include <atomic>
 #include <memory>
 #include <mutex>
-#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -37,8 +39,12 @@ ConnectionLimits connection_limits(const ServerConfig& config) {
 
 // What every loop of the engine shares: the configuration and the connection limit (one atomic
 // counter touched only on accept and close, as in the native Server). Owned by the UvEngine.
+class UvLoop;
+
 struct UvShared {
   ConnectionLimits limits;
+  bool exact_balance = false;
+  std::vector<UvLoop*> loops;  // every loop, by index; set before any loop starts
   std::uint64_t max_connections = 0;
   std::atomic<std::uint64_t> open_connections{0};
   std::atomic<std::size_t> loops_drained{0};
@@ -109,6 +115,13 @@ class UvLoop final : private UvConnectionOwner {
     post([this, timeout] {
       draining_ = true;
       close_listener();
+      // With exact balance the others drain only once loop 0's listener is closed: every hand-off
+      // was posted before their drain task, so a connection in transit is adopted, then drained.
+      if (shared_.exact_balance && index_ == 0) {
+        for (UvLoop* other : shared_.loops) {
+          if (other != this) other->drain(timeout);
+        }
+      }
       uv_timer_start(
           &drain_timer_, on_drain_timeout,
           static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(timeout).count()),
@@ -132,6 +145,11 @@ class UvLoop final : private UvConnectionOwner {
   }
 
   const LoopStats& stats() const { return stats_; }
+
+  // Any thread: connections this loop serves or has been handed and not yet adopted.
+  std::uint64_t load() const {
+    return stats_.connections_open.get() + in_transit_.load(std::memory_order_relaxed);
+  }
 
  private:
   static constexpr std::size_t kDetached = ~std::size_t{0};
@@ -168,19 +186,72 @@ class UvLoop final : private UvConnectionOwner {
   }
 
   void accept(uv_stream_t* server) {
-    stats_.connections_accepted.add();
     const std::uint64_t limit = shared_.max_connections;
     if (limit != 0 && shared_.open_connections.load(std::memory_order_relaxed) >= limit) {
+      stats_.connections_accepted.add();
       refuse(server);
       return;
     }
     shared_.open_connections.fetch_add(1, std::memory_order_relaxed);
+    UvLoop& target = shared_.exact_balance ? least_loaded() : *this;
+    if (&target == this) {
+      adopt([server](UvConnection& connection) { connection.start(server); });
+    } else {
+      hand_off(server, target);
+    }
+  }
+
+  // The loop with the fewest connections (ties: the lowest index). O(loops), on accept only.
+  UvLoop& least_loaded() {
+    UvLoop* best = this;
+    for (UvLoop* loop : shared_.loops) {
+      if (loop->load() < best->load()) best = loop;
+    }
+    return *best;
+  }
+
+  // Makes a connection of this loop and lets `start` give it its socket.
+  template <typename Start>
+  void adopt(Start start) {
+    stats_.connections_accepted.add();
     stats_.connections_open.add();
     auto connection = std::make_unique<UvConnection>(context_);
     connection->index_in_owner = connections_.size();
     UvConnection& started = *connection;
     connections_.push_back(std::move(connection));
-    started.start(server);
+    start(started);
+  }
+
+  // A libuv handle cannot change loops, so the socket leaves as a descriptor: accepted into a
+  // handle here, duplicated, the handle closed, and the duplicate posted to `target` (one dup and
+  // one close per hand-off, on the accept path only). The descriptor travels owned.
+  void hand_off(uv_stream_t* server, UvLoop& target) {
+    auto handle = std::make_unique<uv_tcp_t>();
+    uv_tcp_init(&loop_, handle.get());
+    uv_os_fd_t fd = -1;
+    UniqueFd socket;
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(handle.get())) == 0 &&
+        uv_fileno(reinterpret_cast<uv_handle_t*>(handle.get()), &fd) == 0) {
+      socket = UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    }
+    close_and_free(std::move(handle));
+    if (!socket) {  // EMFILE on the dup, or the peer left: this connection is lost, not retried
+      shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+      stats_.accept_errors.add();
+      return;
+    }
+    target.in_transit_.fetch_add(1, std::memory_order_relaxed);
+    auto handed = std::make_shared<UniqueFd>(std::move(socket));
+    target.post([&target, handed] {
+      target.in_transit_.fetch_sub(1, std::memory_order_relaxed);
+      target.adopt([handed](UvConnection& connection) { connection.start(std::move(*handed)); });
+    });
+  }
+
+  static void close_and_free(std::unique_ptr<uv_tcp_t> handle) {
+    uv_close(reinterpret_cast<uv_handle_t*>(handle.release()), [](uv_handle_t* closed) {
+      std::unique_ptr<uv_tcp_t>(reinterpret_cast<uv_tcp_t*>(closed));  // freed here
+    });
   }
 
   // Over --max-connections: accept (libuv needs a handle to accept into) and close at once.
@@ -189,9 +260,7 @@ class UvLoop final : private UvConnectionOwner {
     auto handle = std::make_unique<uv_tcp_t>();
     uv_tcp_init(&loop_, handle.get());
     uv_accept(server, reinterpret_cast<uv_stream_t*>(handle.get()));
-    uv_close(reinterpret_cast<uv_handle_t*>(handle.release()), [](uv_handle_t* closed) {
-      std::unique_ptr<uv_tcp_t>(reinterpret_cast<uv_tcp_t*>(closed));  // freed here
-    });
+    close_and_free(std::move(handle));
     ++refused_since_log_;
     const std::uint64_t now = uv_now(&loop_);
     if (now - last_limit_log_ms_ >= kLimitLogIntervalMs) {
@@ -253,6 +322,7 @@ class UvLoop final : private UvConnectionOwner {
   std::mutex tasks_mutex_;
   std::vector<std::function<void()>> tasks_;  // guarded by tasks_mutex_
   std::vector<std::function<void()>> running_tasks_;
+  std::atomic<std::uint64_t> in_transit_{0};  // handed to this loop, adoption task not run yet
   bool draining_ = false;
   bool drained_ = false;
   bool shut_down_ = false;
@@ -271,22 +341,22 @@ class UvEngine final : public Engine {
   ~UvEngine() override { stop(); }
 
   void start() override {
-    if (config_.balance != "kernel") {
-      // One listener per loop is how a libuv server spreads connections; a hand-off between
-      // loops is the native engine's feature, not part of this peer.
-      throw std::invalid_argument("--balance " + config_.balance + " needs --engine native");
-    }
+    shared_.exact_balance = config_.balance == "exact";
     // libuv writes with write()/writev(), not send(MSG_NOSIGNAL): without this a peer's reset
     // would kill the process with SIGPIPE instead of failing one write with EPIPE.
     ::signal(SIGPIPE, SIG_IGN);
     address_ = resolve_address(config_.bind, config_.port);
     const std::size_t count = config_.threads == 0 ? Reactor::online_cores() : config_.threads;
-    std::vector<UniqueFd> sockets = make_reuseport_listeners(address_, count);
+    // kernel: every loop listens and the kernel spreads connections by a hash of the addresses.
+    // exact: loop 0 alone listens and hands each connection to the least-loaded loop.
+    const std::size_t listeners = shared_.exact_balance ? 1 : count;
+    std::vector<UniqueFd> sockets = make_reuseport_listeners(address_, listeners);
     const ServiceFactory make_service = service_factory(config_.service, config_.max_frame);
     shared_.loop_count = count;
     for (std::size_t i = 0; i < count; ++i) {
       loops_.push_back(std::make_unique<UvLoop>(i, shared_, make_service()));
-      loops_.back()->listen(std::move(sockets[i]));
+      shared_.loops.push_back(loops_.back().get());
+      if (i < listeners) loops_.back()->listen(std::move(sockets[i]));
     }
     for (auto& loop : loops_) loop->start(config_.pin_cpus);
   }
@@ -295,6 +365,10 @@ class UvEngine final : public Engine {
   std::string backend() const override { return "libuv"; }
   void drain(Clock::duration timeout, std::function<void()> done) override {
     shared_.drained_callback = std::move(done);
+    if (shared_.exact_balance) {
+      loops_.front()->drain(timeout);  // which drains the others after closing its listener
+      return;
+    }
     for (auto& loop : loops_) loop->drain(timeout);
   }
   void stop() override {

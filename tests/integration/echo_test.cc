@@ -218,7 +218,6 @@ TEST_P(EchoTest, TwoLoopsHaveTwoListenersAndBothAcceptConnections) {
 }
 
 TEST_P(EchoTest, ExactBalanceSpreadsConnectionsEvenlyOverTheLoops) {
-  if (GetParam() == "uv") GTEST_SKIP() << "--balance exact is the native engine's (uv refuses it)";
   ServerConfig c = config();
   c.threads = 2;
   c.balance = "exact";
@@ -232,6 +231,25 @@ TEST_P(EchoTest, ExactBalanceSpreadsConnectionsEvenlyOverTheLoops) {
   }
   EXPECT_EQ(server.engine().loop_stats(0).connections_open, 5u);
   EXPECT_EQ(server.engine().loop_stats(1).connections_open, 5u);
+}
+
+TEST_P(EchoTest, ExactBalanceDrainClosesTheConnectionsOfEveryLoop) {
+  ServerConfig c = config();
+  c.threads = 2;
+  c.balance = "exact";
+  TestServer server(c);
+  constexpr std::size_t kClients = 4;
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (std::size_t i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<TestClient>(server.port()));
+    clients.back()->send_frame(random_payload(8, i));
+    ASSERT_EQ(clients.back()->receive_frame(), random_payload(8, i));
+  }
+  ASSERT_EQ(server.engine().loop_stats(1).connections_open, kClients / 2);
+  server.drain(std::chrono::seconds(10));
+  for (auto& client : clients) EXPECT_TRUE(client->wait_closed());
+  EXPECT_TRUE(wait_until([&] { return server.drained(); }));
+  EXPECT_EQ(server.stats().closed_for(CloseReason::kDrained), kClients);
 }
 
 TEST_P(EchoTest, IdleTimeoutClosesAPeerThatSentHalfAHeader) {

@@ -54,28 +54,6 @@ Fairness fairness_of(const ThreadStats& totals) {
   return f;
 }
 
-void merge_into(ThreadStats& into, const ThreadStats& from) {
-  into.latency.merge(from.latency);
-  into.latency_from_send.merge(from.latency_from_send);
-  into.send_lateness.merge(from.send_lateness);
-  into.schedule_lag.merge(from.schedule_lag);
-  into.connect_latency.merge(from.connect_latency);
-  into.frames_completed += from.frames_completed;
-  into.frames_sent += from.frames_sent;
-  into.bytes_sent += from.bytes_sent;
-  into.bytes_received += from.bytes_received;
-  for (std::size_t i = 0; i < kErrorKindCount; ++i) into.errors[i] += from.errors[i];
-  for (const auto& [error, n] : from.connect_errors) into.connect_errors[error] += n;
-  into.frames_total += from.frames_total;
-  into.cpu_user_s += from.cpu_user_s;
-  into.cpu_system_s += from.cpu_system_s;
-  into.connection_frames.insert(into.connection_frames.end(), from.connection_frames.begin(),
-                                from.connection_frames.end());
-  into.connection_max_gap_ns.insert(into.connection_max_gap_ns.end(),
-                                    from.connection_max_gap_ns.begin(),
-                                    from.connection_max_gap_ns.end());
-}
-
 // Collects one live line: each worker copies its figures on its own thread.
 LiveLine collect_live(std::vector<std::unique_ptr<Worker>>& workers,
                       std::vector<LiveSnapshot>& snapshots, std::uint64_t& last_frames,
@@ -197,7 +175,7 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
   const double window = std::max(result.window_s, 1e-9);  // no division by zero when nothing ran
   for (std::size_t i = 0; i < workers.size(); ++i) {
     const ThreadStats& s = workers[i]->stats();
-    merge_into(result.totals, s);
+    result.totals.merge(s);
     const double cpu = s.cpu_user_s + s.cpu_system_s;
     result.thread_cpu_fraction.push_back(cpu / window);
     result.cpu_s += cpu;

@@ -68,6 +68,9 @@ struct ThreadStats {
 
   void count(ErrorKind kind, std::uint64_t n = 1) { errors[static_cast<std::size_t>(kind)] += n; }
   std::uint64_t error_total() const;
+  // Adds `from` (another thread's, or another run's): histograms merged exactly, counts summed,
+  // per-connection vectors concatenated. The live histogram is left alone.
+  void merge(const ThreadStats& from);
 };
 
 // What the live line needs from one thread, copied on its loop thread once a second.

@@ -1,5 +1,6 @@
 // ringwire-load: the load generator (DESIGN §2). Parses the command line, then runs one
-// measurement (run_load) or a sweep (run_sweep), and prints the report.
+// measurement (run_load), a sweep (run_sweep) or merges saved runs (run_merge), and prints the
+// report.
 
 #include <fmt/format.h>
 
@@ -8,6 +9,7 @@
 
 #include "json_report.h"
 #include "load.h"
+#include "merge.h"
 #include "report.h"
 #include "sweep.h"
 
@@ -37,9 +39,20 @@ int main(int argc, char** argv) {
       ->required();
   sweep_cmd->add_option("--server-pid", sweep.server_pid,
                         "Sample this server process's RSS at each point: bytes per connection");
+
+  MergeOptions merge;
+  CLI::App* merge_cmd = app.add_subcommand(
+      "merge",
+      "Merge the --json results of runs made side by side (many generators, many hosts) into one "
+      "report: histograms merged exactly, rates and counts summed");
+  merge_cmd->add_option("files", merge.files, "FILE.json written by ringwire-load --json")
+      ->required()
+      ->check(CLI::ExistingFile);
+  merge_cmd->add_option("--json", merge.json_file, "Write the merged result here");
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (merge_cmd->parsed()) return run_merge(merge);
     if (sweep_cmd->parsed()) {
       sweep.run = options;
       return run_sweep(sweep);
