@@ -82,31 +82,34 @@ void Connection::on_timer() {
 }
 
 void Connection::after_event() {
+  if (draining_ && state_ == State::kOpen && quiet()) {
+    // Everything that arrived is answered. Shut our side and linger rather than close(): replies
+    // may still sit in the kernel's send queue (the peer reads slowly), and a close() that races
+    // with the peer's next bytes resets the connection and destroys them.
+    flush_then_close(CloseReason::kDrained);
+  }
   if (state_ != State::kClosed) {
-    if (draining_ && state_ == State::kOpen && quiet()) {
-      close_now(CloseReason::kDrained);
-    } else {
-      update_backpressure();
-      if (input_.mapped() && input_.empty()) give_back(input_);
-      if (output_.mapped() && output_.empty()) give_back(output_);
-      if (pipe_.valid() && pipe_bytes() == 0 && !in_transit()) ctx_.pipes.release(std::move(pipe_));
-      Interest interest = Interest::kNone;
-      if (can_read() || state_ == State::kLingering) interest = interest | Interest::kRead;
-      if (want_write_) interest = interest | Interest::kWrite;
-      ctx_.loop.set_interest(token_, interest);
-      return;
-    }
+    update_backpressure();
+    if (input_.mapped() && input_.empty()) give_back(input_);
+    if (output_.mapped() && output_.empty()) give_back(output_);
+    if (pipe_.valid() && pipe_bytes() == 0 && !in_transit()) ctx_.pipes.release(std::move(pipe_));
+    Interest interest = Interest::kNone;
+    if (can_read() || state_ == State::kLingering) interest = interest | Interest::kRead;
+    if (want_write_) interest = interest | Interest::kWrite;
+    ctx_.loop.set_interest(token_, interest);
+    return;
   }
   ctx_.loop.cancel_timer(timer_);
   timer_ = kNoTimer;
   ctx_.loop.remove_io(token_);
   token_ = 0;
-  socket_.reset();
   give_back(input_);
   give_back(output_);
   drop_pipe();
+  // Counted before the socket closes, so whoever sees the close (a peer, a test) sees the count.
   ctx_.stats.count_close(close_reason_);
   ctx_.stats.connections_open.sub();
+  socket_.reset();
   ctx_.on_closed(*this);  // destroys this connection: nothing may follow
 }
 
@@ -478,7 +481,10 @@ void Connection::update_backpressure() {
       ctx_.stats.backpressure_pauses.add();
     }
   } else if (unsent() <= ctx_.limits.low_water && !input_blocked &&
-             (!ring_matters || input_.free_space() >= input_.capacity() / 4 || !ring_waits)) {
+             (!ring_matters || !ring_waits || input_.free_space() >= input_.capacity() / 4)) {
+    // The quarter-free hysteresis is for a ring of frames still owed a reply (or waiting behind
+    // the pipe); with none, what fills the ring is one partial frame, and only reading (which
+    // grows the ring) completes it.
     reading_paused_ = false;
   }
 }

@@ -53,7 +53,7 @@ void Listener::on_io(const Event&) {
     stats_.accept_errors.add();
     log_accept_error(error);
     if (out_of_descriptors(error)) {
-      shed_one_connection();
+      shed_waiting_connections();
       pause_accepting();
     }
     // ENOBUFS, ENOMEM, EPERM...: try again next turn rather than spin here.
@@ -61,12 +61,21 @@ void Listener::on_io(const Event&) {
   }
 }
 
-void Listener::shed_one_connection() {
-  // With the reserve given up there is one descriptor free: take the waiting connection and close
-  // it, so its peer learns at once instead of waiting in the backlog.
+void Listener::shed_waiting_connections() {
+  // With the reserve given up there is one descriptor free: take each waiting connection and close
+  // it at once (its descriptor is free again for the next), so its peer learns now instead of
+  // waiting in the backlog through pause after pause. Bounded like any accept burst.
   reserve_.reset();
-  const int fd = ::accept4(socket_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-  if (fd >= 0) ::close(fd);
+  for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
+    const int fd = ::accept4(socket_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      break;  // EAGAIN: the backlog is empty; EMFILE: another thread took the descriptor
+    }
+    ::close(fd);
+    stats_.connections_shed.add();
+  }
+  // Another loop's thread may have taken the descriptor meanwhile: then the resume timer retries.
   reserve_ = open_reserve();
 }
 
@@ -76,6 +85,7 @@ void Listener::pause_accepting() {
   loop_.set_interest(token_, Interest::kNone);
   resume_timer_ = loop_.add_timer_after(kAcceptPauseAfterExhaustion, [this] {
     resume_timer_ = kNoTimer;
+    if (!reserve_) reserve_ = open_reserve();
     if (socket_) loop_.set_interest(token_, Interest::kRead);
   });
 }

@@ -8,8 +8,6 @@
 #include <system_error>
 #include <utility>
 
-#include "ringwire/unique_fd.h"
-
 namespace ringwire {
 namespace {
 
@@ -26,26 +24,28 @@ std::size_t round_capacity(std::size_t min_capacity) {
 
 RingBuffer::RingBuffer(std::size_t min_capacity) {
   const std::size_t capacity = round_capacity(min_capacity);
-  UniqueFd memory(::memfd_create("ringwire-ring", MFD_CLOEXEC));
-  if (!memory) fail("memfd_create");
-  if (::ftruncate(memory.get(), static_cast<off_t>(capacity)) != 0) fail("ftruncate");
-
-  // Reserve 2*capacity of address space, then map the same pages over each half.
+  // Reserve 2*capacity of address space, put shared anonymous pages in the first half, then map
+  // the same pages again over the second half: mremap() with old_size 0 duplicates a shared
+  // mapping. Unlike a memfd this needs no file descriptor, not even for a moment, so a loop can
+  // still lend rings to its connections while the process is out of descriptors (EMFILE).
   void* reserved = ::mmap(nullptr, 2 * capacity, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (reserved == MAP_FAILED) fail("mmap reserve");
   auto* base = static_cast<std::byte*>(reserved);
-  for (std::byte* half : {base, base + capacity}) {
-    if (::mmap(half, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, memory.get(), 0) ==
-        MAP_FAILED) {
-      const int error = errno;
-      ::munmap(reserved, 2 * capacity);
-      errno = error;
-      fail("mmap mirror");
-    }
+  const auto undo = [&](const char* what) {
+    const int error = errno;
+    ::munmap(reserved, 2 * capacity);
+    errno = error;
+    fail(what);
+  };
+  if (::mmap(base, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1,
+             0) == MAP_FAILED) {
+    undo("mmap ring");
+  }
+  if (::mremap(base, 0, capacity, MREMAP_MAYMOVE | MREMAP_FIXED, base + capacity) == MAP_FAILED) {
+    undo("mremap mirror");
   }
   base_ = base;
   capacity_ = capacity;
-  // `memory` closes here: the two mappings keep the pages alive without holding a descriptor.
 }
 
 RingBuffer::RingBuffer(RingBuffer&& other) noexcept

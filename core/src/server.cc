@@ -22,6 +22,7 @@ void StatsSnapshot::add(const LoopStats& loop) {
   backpressure_pauses += loop.backpressure_pauses.get();
   accept_errors += loop.accept_errors.get();
   accept_pauses += loop.accept_pauses.get();
+  connections_shed += loop.connections_shed.get();
   ring_bytes_lent += loop.ring_bytes_lent.get();
   frames_passed_through += loop.frames_passed_through.get();
   pass_through_spills += loop.pass_through_spills.get();

@@ -298,6 +298,7 @@ TEST_P(EchoTest, DrainAnswersFramesAlreadySentThenClosesAndRefusesNewConnections
   for (int i = 0; i < kFrames; ++i) ASSERT_EQ(client.receive_frame().size(), 64u * 1024);
   writer.join();
   EXPECT_TRUE(client.wait_closed());
+  client.close();  // the server shut its side first and waits (lingers) for ours
   EXPECT_TRUE(wait_until([&] { return server.drained(); }));
   EXPECT_THROW(TestClient{server.port()}, std::system_error);  // the listener is closed
   EXPECT_EQ(server.stats().closed_for(CloseReason::kDrained), 1u);

@@ -1,17 +1,14 @@
 // ringwire-server as a user runs it: the ready line, flags, start-up failures and signals.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "support/server_process.h"
 #include "support/test_client.h"
 #include "support/test_server.h"
 
@@ -19,77 +16,6 @@ namespace ringwire::test {
 namespace {
 
 using std::chrono::milliseconds;
-
-// A child ringwire-server with its stdout and stderr captured. Killed on destruction.
-class ServerProcess {
- public:
-  explicit ServerProcess(std::vector<std::string> args) {
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
-      throw std::runtime_error("pipe");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(RINGWIRE_SERVER_BINARY));
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    ::close(err[1]);
-    stdout_.reset(out[0]);
-    stderr_.reset(err[0]);
-  }
-  ~ServerProcess() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  // The next line on stdout, or "" if none comes within the timeout.
-  std::string read_line(UniqueFd& fd, milliseconds timeout = milliseconds(10000)) {
-    std::string line;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      const auto left =
-          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return line;
-      pollfd p{fd.get(), POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return line;
-      char c;
-      if (::read(fd.get(), &c, 1) != 1) return line;
-      if (c == '\n') return line;
-      line += c;
-    }
-  }
-  std::string stdout_line() { return read_line(stdout_); }
-  std::string stderr_line() { return read_line(stderr_); }
-  std::string stderr_rest() {
-    std::string all, line;
-    while (!(line = read_line(stderr_, milliseconds(2000))).empty()) all += line + "\n";
-    return all;
-  }
-
-  // The exit status, waiting at most `timeout`; -1 if it did not exit.
-  int wait_exit(milliseconds timeout = milliseconds(10000)) {
-    int status = 0;
-    const bool exited =
-        wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
-    if (!exited) return -1;
-    exited_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  UniqueFd stdout_, stderr_;
-};
 
 std::uint16_t port_of(const std::string& ready_line, const std::string& engine = "native",
                       const std::string& backend = "epoll") {
@@ -112,6 +38,7 @@ void expect_sigterm_drains(ServerProcess& server, std::uint16_t port) {
   server.signal(SIGTERM);
   for (int i = 1; i < 100; ++i) ASSERT_EQ(client.receive_frame().size(), 4096u);
   EXPECT_TRUE(client.wait_closed());
+  client.close();  // the server shut its side first and waits (lingers) for ours
   EXPECT_EQ(server.wait_exit(), 0);
   EXPECT_THROW(TestClient{port}, std::system_error);
 }

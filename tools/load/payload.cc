@@ -59,8 +59,12 @@ void PayloadFormat::write_request(std::byte* out, std::uint64_t sequence,
   if (prefix_ != 0) store_be32(payload, reply_size_);
   put_low_be(payload + prefix_, sequence, sequence_bytes_);
   put_low_be(payload + prefix_ + sequence_bytes_, send_ns, time_bytes_);
-  std::memcpy(payload + pattern_offset_, pattern_.data() + pattern_offset_,
-              size_ - pattern_offset_);
+  // A frame too small for any pattern byte: memcpy from an empty pattern's null data() is
+  // undefined even for 0 bytes (UBSan reports it).
+  if (size_ > pattern_offset_) {
+    std::memcpy(payload + pattern_offset_, pattern_.data() + pattern_offset_,
+                size_ - pattern_offset_);
+  }
 }
 
 ReplyCheck PayloadFormat::check_echo(std::span<const std::byte> payload, std::uint64_t sequence,
@@ -74,8 +78,8 @@ ReplyCheck PayloadFormat::check_echo(std::span<const std::byte> payload, std::ui
   if (get_low_be(p + prefix_ + sequence_bytes_, time_bytes_) != low_bits(send_ns, time_bytes_)) {
     return ReplyCheck::kContent;
   }
-  if (std::memcmp(p + pattern_offset_, pattern_.data() + pattern_offset_,
-                  size_ - pattern_offset_) != 0) {
+  if (size_ > pattern_offset_ && std::memcmp(p + pattern_offset_, pattern_.data() + pattern_offset_,
+                                             size_ - pattern_offset_) != 0) {
     return ReplyCheck::kContent;
   }
   return ReplyCheck::kOk;

@@ -33,9 +33,10 @@
 // low-water mark. A frame larger than the ring moves the connection to a larger ring as its bytes
 // arrive (never sized from the announced length alone).
 //
-// Closing: every close has a reason. After a protocol error or the peer's EOF the replies owed are
-// sent first; then the write side is shut and the socket closed (lingering until the peer closes
-// or kLingerTimeout passes, so a reset cannot destroy replies still in flight).
+// Closing: every close has a reason. After a protocol error, the peer's EOF or a drain that found
+// the connection quiet, the replies owed are sent first; then the write side is shut and the socket
+// closed (lingering until the peer closes or kLingerTimeout passes, so a reset cannot destroy
+// replies still in flight).
 
 #include <chrono>
 #include <cstddef>
@@ -103,7 +104,8 @@ class Connection final : public IoHandler, private ReplyWriter {
   Connection& operator=(const Connection&) = delete;
 
   void start();
-  // The server is draining: close as soon as nothing is unread, partial or unsent.
+  // The server is draining: as soon as nothing is unread, partial or unsent, shut the write side
+  // and close once the peer has closed too (or kLingerTimeout passes).
   void begin_drain();
   // Closes now (drain timeout, shutdown).
   void abort(CloseReason reason);

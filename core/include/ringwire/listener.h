@@ -5,9 +5,9 @@
 //
 // Level-triggered: a backlog left after kMaxAcceptsPerWakeup is reported again next turn. When the
 // process runs out of descriptors (EMFILE/ENFILE) the pending connection would keep the socket
-// readable and spin the loop, so the Listener frees its reserve descriptor, accepts and closes that
-// one connection (the peer sees a prompt close, not a hang), and pauses accepting for
-// kAcceptPauseAfterExhaustion before trying again.
+// readable and spin the loop, so the Listener frees its reserve descriptor, accepts and closes the
+// connections waiting in the backlog (their peers see a prompt close, not a hang), and pauses
+// accepting for kAcceptPauseAfterExhaustion before trying again.
 
 #include <netinet/in.h>
 
@@ -52,7 +52,7 @@ class Listener final : public IoHandler {
   void on_io(const Event& event) override;
 
  private:
-  void shed_one_connection();
+  void shed_waiting_connections();
   void pause_accepting();
   void log_accept_error(int error);
 

@@ -1,5 +1,6 @@
 #pragma once
-// RingBuffer: a mirrored ("magic") byte ring. Owns one memfd's pages, mapped twice back to back:
+// RingBuffer: a mirrored ("magic") byte ring. Owns shared anonymous pages, mapped twice back to
+// back:
 //
 //        virtual addresses:  base                    base + capacity           base + 2*capacity
 //                            | mapping A: pages 0..n-1 | mapping B: pages 0..n-1 |
@@ -9,8 +10,9 @@
 //
 // So recv() writes straight into writable(), frames are decoded in place from readable(), and an
 // echo is sent from the very bytes that arrived. Costs two memory mappings (vm.max_map_count) and
-// no file descriptor after construction (the memfd is closed once mapped). Pages are allocated by
-// the kernel on first touch, so a large ring costs address space, not memory, until it is used.
+// no file descriptor (shared anonymous pages, mirrored with mremap), so rings can still be made
+// while the process is out of descriptors. Pages are allocated by the kernel on first touch, so a
+// large ring costs address space, not memory, until it is used.
 // Not thread-safe: one owner at a time (a connection, or its loop's RingPool).
 
 #include <cstddef>
@@ -23,7 +25,7 @@ class RingBuffer {
  public:
   RingBuffer() = default;  // holds no mapping; capacity() == 0
   // Maps a ring of at least `min_capacity` bytes, rounded up to a power of two and to whole pages.
-  // Throws std::system_error when the kernel refuses (ENOMEM, EMFILE, max_map_count reached).
+  // Throws std::system_error when the kernel refuses (ENOMEM, max_map_count reached).
   explicit RingBuffer(std::size_t min_capacity);
   RingBuffer(RingBuffer&& other) noexcept;
   RingBuffer& operator=(RingBuffer&& other) noexcept;

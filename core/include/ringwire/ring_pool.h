@@ -4,8 +4,8 @@
 // process's ~65,000 mappings). Owned by its EventLoop's user; loop thread only.
 //
 // Rings come in power-of-two size classes from kMinRingCapacity up. Each class keeps a free list;
-// acquire and release are O(1) (a vector pop/push) unless the list is empty (one memfd + three
-// mmap calls) or the cache budget is spent (munmap). Cost: 8 bytes per cached ring plus its pages.
+// acquire and release are O(1) (a vector pop/push) unless the list is empty (two mmap calls and
+// one mremap) or the cache budget is spent (munmap). Cost: 8 bytes per cached ring plus its pages.
 
 #include <array>
 #include <cstddef>
@@ -21,7 +21,7 @@ struct RingPoolStats {
   std::uint64_t bytes_lent = 0;    // their capacity
   std::uint64_t rings_cached = 0;  // rings on the free lists now
   std::uint64_t bytes_cached = 0;
-  std::uint64_t rings_mapped = 0;  // rings created since start (each a memfd + mmaps)
+  std::uint64_t rings_mapped = 0;  // rings created since start (each two mmap + one mremap)
   std::uint64_t map_failures = 0;  // creation refused by the kernel
 };
 

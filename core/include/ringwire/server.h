@@ -48,6 +48,7 @@ struct StatsSnapshot {
   std::uint64_t backpressure_pauses = 0;
   std::uint64_t accept_errors = 0;
   std::uint64_t accept_pauses = 0;
+  std::uint64_t connections_shed = 0;
   std::uint64_t ring_bytes_lent = 0;
   std::uint64_t frames_passed_through = 0;
   std::uint64_t pass_through_spills = 0;

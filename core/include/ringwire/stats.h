@@ -51,6 +51,7 @@ struct LoopStats {
   Counter backpressure_pauses;     // times reading stopped because unsent output was too high
   Counter accept_errors;           // failed accepts (EMFILE, ENFILE, ENOBUFS...)
   Counter accept_pauses;           // times accepting was paused for lack of descriptors
+  Counter connections_shed;        // accepted and closed at once for lack of descriptors
   Counter ring_bytes_lent;         // gauge: ring capacity held by connections now
   Counter frames_passed_through;   // large echoed frames moved with splice(2), not through a ring
   Counter pass_through_spills;     // of those, moved back to a ring (their pipe ran out of slots)
