@@ -123,10 +123,13 @@ void Connection::handle_readable() {
   for (int i = 0; i < kMaxReadsPerWakeup && can_read(); ++i) {
     const bool more = in_transit() ? splice_in() : peek_next_ ? peek_header() : receive_once();
     process_input();
-    send_pending();
+    // While large frames stream in one after another, whole frames gather in the pipe and go out
+    // together below: one splice and fewer, fuller segments instead of one of each per frame.
+    if (!peek_next_) send_pending();
     update_backpressure();
     if (!more) break;
   }
+  send_pending();
   if (peer_finished_ && state_ == State::kOpen) on_peer_finished();
 }
 
@@ -244,7 +247,7 @@ bool Connection::begin_pass_through(const FrameView& frame, std::size_t in_ring)
     return false;
   }
   if (!pipe_.valid()) pipe_ = ctx_.pipes.acquire();
-  if (!pipe_.valid() || frame.needed > pipe_.capacity()) return false;  // a shrunken pipe
+  if (!pipe_.valid() || pipe_bytes() + frame.needed > pipe_.capacity()) return false;
   transit_prefix_ = in_ring;
   transit_left_ = frame.needed - in_ring;
   return true;
@@ -257,6 +260,14 @@ bool Connection::peek_header() {
   const ssize_t n = ::recv(socket_.get(), header, sizeof header, MSG_PEEK);
   if (n == static_cast<ssize_t>(sizeof header)) {
     const FrameView frame = decode_frame(header, ctx_.limits.max_frame);
+    if (frame.status == FrameStatus::kNeedMore && pipe_bytes() > 0 &&
+        pipe_bytes() + frame.needed > pipe_.capacity()) {
+      send_pending();  // the frames gathered in the pipe leave room for this one
+      if (pipe_bytes() > 0) {
+        pipe_full_ = true;  // the socket is full: read again once splice_out() makes room
+        return false;
+      }
+    }
     if (frame.status == FrameStatus::kNeedMore && begin_pass_through(frame, 0)) return splice_in();
   } else if (n < 0) {
     if (errno == EINTR) return true;
