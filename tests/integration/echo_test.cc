@@ -204,18 +204,24 @@ int listening_sockets(std::uint16_t port) {
   return count;
 }
 
+// `count` connections, each shown to be served (one echo) before the next is opened.
+std::vector<std::unique_ptr<TestClient>> echoing_clients(std::uint16_t port, int count) {
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < count; ++i) {
+    clients.push_back(std::make_unique<TestClient>(port));
+    clients.back()->send_frame(random_payload(8, 1));
+    EXPECT_EQ(clients.back()->receive_frame(), random_payload(8, 1));
+  }
+  return clients;
+}
+
 TEST_P(EchoTest, TwoLoopsHaveTwoListenersAndBothAcceptConnections) {
   ServerConfig c = config();
   c.threads = 2;
   TestServer server(c);
   EXPECT_EQ(listening_sockets(server.port()), 2);
-  std::vector<std::unique_ptr<TestClient>> clients;
   // The kernel spreads by a hash of the addresses: a few dozen connections reach both loops.
-  for (int i = 0; i < 64; ++i) {
-    clients.push_back(std::make_unique<TestClient>(server.port()));
-    clients.back()->send_frame(random_payload(8, 1));
-    ASSERT_EQ(clients.back()->receive_frame(), random_payload(8, 1));
-  }
+  const auto clients = echoing_clients(server.port(), 64);
   EXPECT_GT(server.engine().loop_stats(0).connections_accepted, 0u);
   EXPECT_GT(server.engine().loop_stats(1).connections_accepted, 0u);
 }
@@ -226,12 +232,7 @@ TEST_P(EchoTest, ExactBalanceSpreadsConnectionsEvenlyOverTheLoops) {
   c.balance = "exact";
   TestServer server(c);
   EXPECT_EQ(listening_sockets(server.port()), 1);
-  std::vector<std::unique_ptr<TestClient>> clients;
-  for (int i = 0; i < 10; ++i) {
-    clients.push_back(std::make_unique<TestClient>(server.port()));
-    clients.back()->send_frame(random_payload(8, 1));
-    ASSERT_EQ(clients.back()->receive_frame(), random_payload(8, 1));
-  }
+  const auto clients = echoing_clients(server.port(), 10);
   EXPECT_EQ(server.engine().loop_stats(0).connections_open, 5u);
   EXPECT_EQ(server.engine().loop_stats(1).connections_open, 5u);
 }
@@ -242,12 +243,7 @@ TEST_P(EchoTest, ExactBalanceDrainClosesTheConnectionsOfEveryLoop) {
   c.balance = "exact";
   TestServer server(c);
   constexpr std::size_t kClients = 4;
-  std::vector<std::unique_ptr<TestClient>> clients;
-  for (std::size_t i = 0; i < kClients; ++i) {
-    clients.push_back(std::make_unique<TestClient>(server.port()));
-    clients.back()->send_frame(random_payload(8, i));
-    ASSERT_EQ(clients.back()->receive_frame(), random_payload(8, i));
-  }
+  const auto clients = echoing_clients(server.port(), static_cast<int>(kClients));
   ASSERT_EQ(server.engine().loop_stats(1).connections_open, kClients / 2);
   server.drain(std::chrono::seconds(10));
   for (auto& client : clients) EXPECT_TRUE(client->wait_closed());
