@@ -5,6 +5,7 @@
 
 #include "ringwire/listener.h"
 #include "ringwire/log.h"
+#include "ringwire/log_limiter.h"
 #include "ringwire/pipe_pool.h"
 #include "ringwire/ring_pool.h"
 
@@ -41,9 +42,6 @@ bool sigpipe_ignored() {
 // RingPool, PipePool, Service instance and Connections. Loop thread only, except construction.
 class Server::LoopPart final : public AcceptHandler {
  public:
-  // At most one "connection limit reached" line per interval.
-  static constexpr std::chrono::seconds kLimitLogInterval{1};
-
   LoopPart(Server& server, EventLoop& loop, UniqueFd listen_socket)
       : server_(server),
         loop_(loop),
@@ -85,14 +83,10 @@ class Server::LoopPart final : public AcceptHandler {
     const std::uint64_t limit = server_.options_.max_connections;
     if (limit != 0 && server_.open_connections_.load(std::memory_order_relaxed) >= limit) {
       stats_.count_close(CloseReason::kMaxConnections);
-      ++refused_since_log_;
-      if (loop_.now() - last_limit_log_ >= kLimitLogInterval) {
+      if (const std::uint64_t refused = refusal_log_limit_.occurred(loop_.now()); refused != 0) {
         log(LogLevel::kWarn,
-            "--max-connections {} reached: closed {} new connection(s), last "
-            "from {}",
-            limit, refused_since_log_, peer.to_string());
-        last_limit_log_ = loop_.now();
-        refused_since_log_ = 0;
+            "--max-connections {} reached: closed {} new connection(s), last from {}", limit,
+            refused, peer.to_string());
       }
       stats_.connections_accepted.add();
       return;  // `socket` closes here
@@ -173,8 +167,7 @@ class Server::LoopPart final : public AcceptHandler {
   bool draining_ = false;
   bool drained_ = false;
   TimerId drain_timer_ = kNoTimer;
-  TimePoint last_limit_log_{};
-  std::uint64_t refused_since_log_ = 0;
+  LogLimiter refusal_log_limit_;  // "--max-connections reached" at most once per interval
 };
 
 Server::Server(Reactor& reactor, ServerOptions options, ServiceFactory make_service)

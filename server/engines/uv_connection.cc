@@ -34,21 +34,11 @@ UvConnection::~UvConnection() {
   give_back(output_);
 }
 
-void UvConnection::start(uv_stream_t* server) {
-  started(uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)));
-}
-
 void UvConnection::start(UniqueFd socket) {
-  const int rc = uv_tcp_open(&tcp_, socket.get());
-  if (rc == 0) socket.release();  // the handle owns it now
-  started(rc);
-}
-
-// `rc`: how taking the socket went (uv_accept or uv_tcp_open).
-void UvConnection::started(int rc) {
-  if (rc != 0) {
-    close_now(CloseReason::kPeerReset);
+  if (uv_tcp_open(&tcp_, socket.get()) != 0) {
+    close_now(CloseReason::kPeerReset);  // `socket` closes here
   } else {
+    socket.release();          // the handle owns it now
     uv_tcp_nodelay(&tcp_, 1);  // small replies go out at once
     note_progress();
     if (ctx_.limits.idle_timeout > Clock::duration::zero()) {

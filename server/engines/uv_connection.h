@@ -105,10 +105,7 @@ class UvConnection final : private ReplyWriter {
   UvConnection(const UvConnection&) = delete;
   UvConnection& operator=(const UvConnection&) = delete;
 
-  // Accepts the connection pending on `server` and starts reading; closes at once if that fails.
-  void start(uv_stream_t* server);
-  // Takes a socket accepted by another loop (--balance exact) and starts reading; closes at once
-  // if libuv cannot adopt it (the socket is then closed by `socket`).
+  // Takes an accepted socket and starts reading; closes at once if libuv cannot adopt it.
   void start(UniqueFd socket);
   // The server is draining: close as soon as nothing is unread, partial or unsent.
   void begin_drain();
@@ -152,7 +149,6 @@ class UvConnection final : private ReplyWriter {
   bool writing() const { return writes_queued_ > 0; }
   void arm_timer(std::uint64_t delay_ms);
   void note_progress() { last_progress_ms_ = uv_now(&ctx_.loop); }
-  void started(int rc);
   UvBuffer take_buffer(std::size_t min_capacity);
   void give_back(UvBuffer& buffer);
   std::string peer_name() const;

@@ -110,9 +110,20 @@ class ConnectionFlood {
   std::uint64_t closed_by_server_ = 0;
 };
 
+// Every test runs against each server variant this build has (native over each poller backend,
+// and uv), started as the real binary with that variant's flags.
+class ReliabilityTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::vector<std::string> flags(std::vector<std::string> args) const {
+    for (std::string& flag : variant_flags(GetParam())) args.push_back(std::move(flag));
+    return args;
+  }
+  bool is_uv() const { return GetParam() == "uv"; }
+};
+
 // ---- 1. descriptor exhaustion ----
 
-TEST(ReliabilityTest, OutOfDescriptorsShedsNewPeersWithoutSpinningAndRecovers) {
+TEST_P(ReliabilityTest, OutOfDescriptorsShedsNewPeersWithoutSpinningAndRecovers) {
   // The server runs with a descriptor table far smaller than the peers that come.
   constexpr std::uint64_t kDescriptorLimit = 64;
   // A flood of this many peers at a time, for this long.
@@ -121,7 +132,8 @@ TEST(ReliabilityTest, OutOfDescriptorsShedsNewPeersWithoutSpinningAndRecovers) {
   // A spinning accept loop would use the whole core (~100%); pausing costs next to nothing.
   constexpr double kMaxCpuShareDuringFlood = 0.3;
 
-  ServerProcess server({"--port", "0", "--threads", "1"}, {.max_open_files = kDescriptorLimit});
+  ServerProcess server(flags({"--port", "0", "--threads", "1"}),
+                       {.max_open_files = kDescriptorLimit});
   const std::uint16_t port = server.ready_port();
   ASSERT_NE(port, 0);
   const auto test_start = steady_clock::now();
@@ -201,9 +213,9 @@ TEST(ReliabilityTest, OutOfDescriptorsShedsNewPeersWithoutSpinningAndRecovers) {
 
 // ---- 2. --max-connections ----
 
-TEST(ReliabilityTest, MaxConnectionsRefusalsAreLoggedAtMostOncePerInterval) {
+TEST_P(ReliabilityTest, MaxConnectionsRefusalsAreLoggedAtMostOncePerInterval) {
   constexpr int kExtra = 50;
-  ServerProcess server({"--port", "0", "--threads", "1", "--max-connections", "2"});
+  ServerProcess server(flags({"--port", "0", "--threads", "1", "--max-connections", "2"}));
   const std::uint16_t port = server.ready_port();
   ASSERT_NE(port, 0);
   TestClient a(port), b(port);
@@ -225,14 +237,14 @@ TEST(ReliabilityTest, MaxConnectionsRefusalsAreLoggedAtMostOncePerInterval) {
 
 // ---- 3. peers that never read, peers that trickle ----
 
-TEST(ReliabilityTest, PeersThatNeverReadAreHeldByBackpressureWithBoundedMemory) {
+TEST_P(ReliabilityTest, PeersThatNeverReadAreHeldByBackpressureWithBoundedMemory) {
   constexpr int kPeers = 100;
   constexpr std::size_t kFrameSize = 16 * 1024;
   // Per peer the server may hold its input ring and its high-water mark of replies; everything
   // else must wait in the kernel's socket buffers, which are not the server's memory.
   constexpr std::uint64_t kMaxGrowth = 64 * kMiB;
 
-  ServerProcess server({"--port", "0", "--threads", "1", "--log-level", "warn"});
+  ServerProcess server(flags({"--port", "0", "--threads", "1", "--log-level", "warn"}));
   const std::uint16_t port = server.ready_port();
   ASSERT_NE(port, 0);
   const std::uint64_t rss_before = server.rss_bytes();
@@ -275,11 +287,11 @@ TEST(ReliabilityTest, PeersThatNeverReadAreHeldByBackpressureWithBoundedMemory) 
   }
 }
 
-TEST(ReliabilityTest, IdleTimeoutClosesAPeerTricklingAFrameByteByByte) {
+TEST_P(ReliabilityTest, IdleTimeoutClosesAPeerTricklingAFrameByteByByte) {
   // Slowloris: bytes keep coming, but no frame ever completes.
   constexpr auto kIdleTimeout = 500ms;
   constexpr auto kTrickleInterval = 50ms;
-  ServerProcess server({"--port", "0", "--threads", "1", "--idle-timeout", "0.5"});
+  ServerProcess server(flags({"--port", "0", "--threads", "1", "--idle-timeout", "0.5"}));
   const std::uint16_t port = server.ready_port();
   ASSERT_NE(port, 0);
   TestClient slow(port);
@@ -301,7 +313,7 @@ TEST(ReliabilityTest, IdleTimeoutClosesAPeerTricklingAFrameByteByByte) {
 
 // ---- 4. memory bounds ----
 
-TEST(ReliabilityTest, ThousandSlowSixteenMebibyteFramesKeepTheServerSmall) {
+TEST_P(ReliabilityTest, ThousandSlowSixteenMebibyteFramesKeepTheServerSmall) {
   constexpr int kPeers = 1000;
   constexpr std::uint32_t kAnnounced = 16 * 1024 * 1024;  // the default --max-frame
   constexpr std::size_t kChunk = 16 * 1024;               // sent per peer per round
@@ -311,7 +323,7 @@ TEST(ReliabilityTest, ThousandSlowSixteenMebibyteFramesKeepTheServerSmall) {
   // (32 GiB for all); rings that follow the bytes need 2 x 128 KiB.
   constexpr std::uint64_t kMaxAddressSpaceGrowth = 2048 * kMiB;
 
-  ServerProcess server({"--port", "0", "--threads", "1", "--log-level", "warn"});
+  ServerProcess server(flags({"--port", "0", "--threads", "1", "--log-level", "warn"}));
   const std::uint16_t port = server.ready_port();
   ASSERT_NE(port, 0);
   const std::uint64_t address_space_before = server.address_space_bytes();
@@ -368,12 +380,12 @@ std::uint64_t unacknowledged(int fd) {
   return ::ioctl(fd, SIOCOUTQ, &bytes) == 0 ? static_cast<std::uint64_t>(bytes) : 0;
 }
 
-TEST(ReliabilityTest, SigtermUnderPipelinedLoadAnswersEveryFrameReceivedThenExitsZero) {
+TEST_P(ReliabilityTest, SigtermUnderPipelinedLoadAnswersEveryFrameReceivedThenExitsZero) {
   constexpr std::size_t kConnections = 8;
   constexpr std::uint64_t kRepliesBeforeSignal = 200;  // per connection: load is flowing
   constexpr auto kDrainTimeout = 10s;
 
-  ServerProcess server({"--port", "0", "--threads", "2", "--drain-timeout", "10"});
+  ServerProcess server(flags({"--port", "0", "--threads", "2", "--drain-timeout", "10"}));
   const std::uint16_t port = server.ready_port();
   ASSERT_NE(port, 0);
 
@@ -484,6 +496,11 @@ TEST(ReliabilityTest, SigtermUnderPipelinedLoadAnswersEveryFrameReceivedThenExit
   const std::string log = server.stderr_rest();
   EXPECT_EQ(count_lines_with(log, " 0 cut off by the drain timeout"), 1) << log;
 }
+
+INSTANTIATE_TEST_SUITE_P(Engines, ReliabilityTest, ::testing::ValuesIn(server_variants()),
+                         [](const auto& param_info) {
+                           return variant_test_name(param_info.param);
+                         });
 
 }  // namespace
 }  // namespace ringwire::test

@@ -26,6 +26,16 @@ std::string variant_test_name(const std::string& variant) {
   return name;
 }
 
+std::vector<std::string> variant_flags(const std::string& variant) {
+  const auto colon = variant.find(':');
+  std::vector<std::string> flags{"--engine", variant.substr(0, colon)};
+  if (colon != std::string::npos) {
+    flags.push_back("--backend");
+    flags.push_back(variant.substr(colon + 1));
+  }
+  return flags;
+}
+
 ServerConfig test_config(const std::string& variant) {
   ServerConfig config;
   config.port = 0;

@@ -19,6 +19,10 @@ std::vector<std::string> server_variants();
 // The variant as a test-name suffix ("native_io_uring").
 std::string variant_test_name(const std::string& variant);
 
+// The ringwire-server flags that select `variant` ("--engine uv", "--engine native --backend
+// epoll"), for tests that run the binary.
+std::vector<std::string> variant_flags(const std::string& variant);
+
 // The defaults tests start from: port 0 (any free port), one loop, echo, quiet logs.
 // `variant` is an engine name or "native:BACKEND".
 ServerConfig test_config(const std::string& variant = "native");
