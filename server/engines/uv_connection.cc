@@ -107,8 +107,13 @@ void UvConnection::after_event() {
     if (timer_initialised_) uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
     return;
   }
+  if (draining_ && state_ == State::kOpen && quiet()) {
+    // Everything that arrived is answered. Shut our side and linger rather than close: replies
+    // may still sit in the kernel's send queue, and a close that races the peer's next bytes
+    // resets the connection and destroys them (as in the native Connection).
+    flush_then_close(CloseReason::kDrained);
+  }
   if (state_ == State::kFlushThenClose && !writing()) finish_flush();
-  if (draining_ && state_ == State::kOpen && quiet()) close_now(CloseReason::kDrained);
   if (state_ == State::kClosed) {
     after_event();
     return;
