@@ -302,7 +302,12 @@ bool Connection::splice_in() {
   }
   // EAGAIN means an empty socket or a full pipe; only the socket can tell which.
   int unread = 0;
-  if (pipe_bytes() == 0 || ::ioctl(socket_.get(), FIONREAD, &unread) != 0 || unread == 0) {
+  if (pipe_bytes() == 0 || ::ioctl(socket_.get(), FIONREAD, &unread) != 0) return false;
+  if (unread == 0) {
+    // Empty, or at the peer's EOF: splice checks the pipe first, so a full pipe hides the EOF
+    // behind EAGAIN, and the socket, readable for ever, would spin the loop.
+    std::byte probe;
+    if (::recv(socket_.get(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0) peer_finished_ = true;
     return false;
   }
   if (pipe_ready_ > 0) {

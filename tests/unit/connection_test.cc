@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <optional>
@@ -34,7 +35,8 @@ class ConnectionTest : public ::testing::Test {
       ::setsockopt(server_end.get(), SOL_SOCKET, SO_SNDBUF, &server_sndbuf, sizeof server_sndbuf);
     }
     context_.emplace(ConnectionContext{loop_, rings_, service_, stats_, limits_,
-                                       [this](Connection&) { connection_.reset(); }, pipes_});
+                                       [this](Connection&) { connection_.reset(); }, pipes_,
+                                       pass_through_});
     stats_.connections_open.add();
     connection_ = std::make_unique<Connection>(*context_, std::move(server_end), SocketAddress{});
     connection_->start();
@@ -86,6 +88,7 @@ class ConnectionTest : public ::testing::Test {
   EchoService service_;
   LoopStats stats_;
   ConnectionLimits limits_;
+  bool pass_through_ = false;  // large echoed frames by splice (set before open())
   std::optional<ConnectionContext> context_;
   std::unique_ptr<Connection> connection_;
   UniqueFd peer_;
@@ -125,6 +128,31 @@ TEST_F(ConnectionTest, DrainShutsTheWriteSideAndClosesAfterThePeer) {
   for (int turns = 0; connection_ && turns < kMaxTurns; ++turns) turn();
   EXPECT_EQ(connection_, nullptr);
   EXPECT_EQ(stats_.closed_for(CloseReason::kDrained), 1u);
+  EXPECT_EQ(stats_.ring_bytes_lent.get(), 0u);
+}
+
+TEST_F(ConnectionTest, PeerEofIsSeenWhenTinySegmentsHaveFilledThePassThroughPipe) {
+  // Each splice of a tiny segment takes a whole pipe slot (a page), so a large frame trickled a
+  // byte at a time fills the pipe's slots long before its bytes. If the peer's EOF comes just
+  // then, splice reports the full pipe (EAGAIN), not the EOF: the connection must still learn of
+  // it and close, not spin on a socket that stays readable.
+  pass_through_ = true;
+  open(/*server_sndbuf=*/0);
+  const std::size_t slots = pipes_.acquire().capacity() / static_cast<std::size_t>(::getpagesize());
+  const Bytes frame = test::make_frame(static_cast<std::uint32_t>(slots * 1024), 3);
+  ASSERT_GE(frame.size(), Connection::kPassThroughMinFrame);
+  ASSERT_TRUE(write(std::span(frame).first(kFrameHeaderSize)));
+  turn();
+  for (std::size_t i = 0; i < slots; ++i) {
+    ASSERT_TRUE(write(std::span(frame).subspan(kFrameHeaderSize + i, 1)));
+    turn();
+  }
+  ::shutdown(peer_.get(), SHUT_WR);
+  for (int turns = 0; connection_ && turns < kMaxTurns; ++turns) turn();
+  ASSERT_EQ(connection_, nullptr) << "the peer's EOF was never seen";
+  EXPECT_EQ(stats_.pass_through_spills.get(), 0u) << "the pipe never filled: the test is moot";
+  EXPECT_EQ(stats_.closed_for(CloseReason::kPeerClosed), 1u);
+  EXPECT_EQ(stats_.trailing_bytes_dropped.get(), kFrameHeaderSize + slots);
   EXPECT_EQ(stats_.ring_bytes_lent.get(), 0u);
 }
 
