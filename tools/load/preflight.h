@@ -15,12 +15,30 @@ namespace ringwire::load {
 inline constexpr std::size_t kFdsPerThread = 4;
 inline constexpr std::size_t kFdsReserved = 32;
 
-// The most connections one process can open under the open-file limit (hard limit, since the
-// preflight raises the soft limit to it).
+// The most connections one process with `threads` threads can open under `open_files`
+// descriptors.
+std::size_t max_connections_for(std::size_t open_files, std::size_t threads);
+// The same under this process's open-file limit (the hard limit, since the preflight raises the
+// soft limit to it).
 std::size_t max_connections_for_fd_limit(std::size_t threads);
 
-// Returns empty when the run can start, else the one line that says why not. Raises the soft
-// open-file limit to what the run needs when the hard limit allows.
+// What the preflight checks a run against: the hard open-file limit and one source address's
+// ephemeral port range (net.ipv4.ip_local_port_range, inclusive).
+struct SystemLimits {
+  std::size_t open_files = 0;
+  std::size_t port_low = 0;
+  std::size_t port_high = 0;
+};
+
+// Descriptors a run of `options` needs.
+std::size_t descriptors_needed(const LoadOptions& options);
+
+// Returns empty when a run of `options` fits `limits`, else the one line that says why not.
+std::string preflight_problem(const LoadOptions& options, const SystemLimits& limits);
+
+// The checks against this process's limits: returns empty when the run can start, else the one
+// line that says why not. Raises the soft open-file limit to what the run needs when the hard
+// limit allows.
 std::string preflight(const LoadOptions& options);
 
 // The number of ephemeral ports one source address has (net.ipv4.ip_local_port_range).
