@@ -3,8 +3,8 @@
 #
 # Usage: tools/test.sh [preset...]
 #   no preset, CI unset:   release only (the quick check for a newcomer, a few minutes)
-#   no preset, CI=true:    release, asan (address+undefined) and tsan, then the libFuzzer target
-#                          for RINGWIRE_FUZZ_SECONDS (default 60) — what .ci/run does
+#   no preset, CI=true:    release, asan (address+undefined) and tsan, then the libFuzzer targets
+#                          for RINGWIRE_FUZZ_SECONDS each (default 60) — what .ci/run does
 #   tools/test.sh all:     the same set as CI, locally
 #   tools/test.sh asan …:  just those presets (release, debug, asan, tsan: CMakePresets.json)
 set -euo pipefail
@@ -44,7 +44,7 @@ done
 
 if $fuzz; then
   start=$SECONDS
-  echo "== fuzz: ${RINGWIRE_FUZZ_SECONDS:-60} s" >&2
+  echo "== fuzz: ${RINGWIRE_FUZZ_SECONDS:-60} s per target" >&2
   tools/fuzz.sh "${RINGWIRE_FUZZ_SECONDS:-60}"
   echo "== fuzz: passed in $((SECONDS - start)) s" >&2
 fi
