@@ -27,9 +27,10 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
   app.add_option("--engine", config.engine, "native: ringwire's reactor; uv: libuv loops")
       ->check(CLI::IsMember(engine_names()))
       ->capture_default_str();
-  app.add_option("--backend", config.backend,
-                 "Poller of the native engine (default: the platform's best)")
-      ->check(CLI::IsMember(available_backends()));
+  CLI::Option* backend =
+      app.add_option("--backend", config.backend,
+                     "Poller of the native engine (default: the platform's best)")
+          ->check(CLI::IsMember(available_backends()));
   app.add_option("--max-frame", config.max_frame, "Largest payload accepted, in bytes")
       ->capture_default_str();
   app.add_option("--max-connections", config.max_connections,
@@ -63,6 +64,15 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
     return std::nullopt;
   } catch (const CLI::ParseError& error) {
     fmt::print(stderr, "ringwire-server: {}\n", error.what());
+    exit_code = 2;
+    return std::nullopt;
+  }
+  if (backend->count() > 0 && config.engine != "native") {
+    // Silently running libuv when a poller was asked for would make a benchmark lie.
+    fmt::print(stderr,
+               "ringwire-server: --backend chooses the native engine's poller; --engine {} "
+               "polls with its own library\n",
+               config.engine);
     exit_code = 2;
     return std::nullopt;
   }

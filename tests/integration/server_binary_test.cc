@@ -68,6 +68,14 @@ TEST(ServerBinaryTest, UnknownServiceIsRefused) {
   EXPECT_NE(server.stderr_rest().find("ping"), std::string::npos);
 }
 
+TEST(ServerBinaryTest, BackendWithTheUvEngineIsRefusedNotIgnored) {
+  ServerProcess server({"--engine", "uv", "--backend", "epoll", "--port", "0"});
+  EXPECT_EQ(server.wait_exit(), 2);
+  const std::string error = server.stderr_rest();
+  EXPECT_NE(error.find("--backend"), std::string::npos) << error;
+  EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 1) << error;
+}
+
 TEST(ServerBinaryTest, PortInUseExitsNonZeroWithOneClearLine) {
   ServerProcess first({"--port", "0", "--log-level", "warn"});
   const std::uint16_t port = port_of(first.stdout_line());
