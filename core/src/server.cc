@@ -3,9 +3,9 @@
 #include <csignal>
 #include <system_error>
 
+#include "ringwire/connection_refusals.h"
 #include "ringwire/listener.h"
 #include "ringwire/log.h"
-#include "ringwire/log_limiter.h"
 #include "ringwire/pipe_pool.h"
 #include "ringwire/ring_pool.h"
 
@@ -82,13 +82,7 @@ class Server::LoopPart final : public AcceptHandler {
   void on_accepted(UniqueFd socket, const SocketAddress& peer) override {
     const std::uint64_t limit = server_.options_.max_connections;
     if (limit != 0 && server_.open_connections_.load(std::memory_order_relaxed) >= limit) {
-      stats_.count_close(CloseReason::kMaxConnections);
-      if (const std::uint64_t refused = refusal_log_limit_.occurred(loop_.now()); refused != 0) {
-        log(LogLevel::kWarn,
-            "--max-connections {} reached: closed {} new connection(s), last from {}", limit,
-            refused, peer.to_string());
-      }
-      stats_.connections_accepted.add();
+      refusals_.refuse(limit, peer, loop_.now());
       return;  // `socket` closes here
     }
     server_.open_connections_.fetch_add(1, std::memory_order_relaxed);
@@ -167,7 +161,7 @@ class Server::LoopPart final : public AcceptHandler {
   bool draining_ = false;
   bool drained_ = false;
   TimerId drain_timer_ = kNoTimer;
-  LogLimiter refusal_log_limit_;  // "--max-connections reached" at most once per interval
+  ConnectionRefusals refusals_{stats_};
 };
 
 Server::Server(Reactor& reactor, ServerOptions options, ServiceFactory make_service)

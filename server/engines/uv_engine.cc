@@ -24,8 +24,8 @@
 #include "engines/uv_buffer_pool.h"
 #include "engines/uv_connection.h"
 #include "ringwire/acceptor.h"
+#include "ringwire/connection_refusals.h"
 #include "ringwire/log.h"
-#include "ringwire/log_limiter.h"
 #include "ringwire/net.h"
 #include "ringwire/reactor.h"
 #include "services/services.h"
@@ -204,13 +204,7 @@ class UvLoop final : private UvConnectionOwner, private AcceptHandler {
   void on_accepted(UniqueFd socket, const SocketAddress& peer) override {
     const std::uint64_t limit = shared_.max_connections;
     if (limit != 0 && shared_.open_connections.load(std::memory_order_relaxed) >= limit) {
-      stats_.connections_accepted.add();
-      stats_.count_close(CloseReason::kMaxConnections);
-      if (const std::uint64_t refused = refusal_log_limit_.occurred(Clock::now()); refused != 0) {
-        log(LogLevel::kWarn,
-            "--max-connections {} reached: closed {} new connection(s), last from {}", limit,
-            refused, peer.to_string());
-      }
+      refusals_.refuse(limit, peer, Clock::now());
       return;  // `socket` closes here
     }
     shared_.open_connections.fetch_add(1, std::memory_order_relaxed);
@@ -309,7 +303,7 @@ class UvLoop final : private UvConnectionOwner, private AcceptHandler {
   bool draining_ = false;
   bool drained_ = false;
   bool shut_down_ = false;
-  LogLimiter refusal_log_limit_;  // "--max-connections reached" at most once per interval
+  ConnectionRefusals refusals_{stats_};
 };
 
 // UvEngine: owns the UvLoops. Construct, start(), drain() and stop() from the controlling thread;
