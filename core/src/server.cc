@@ -46,14 +46,9 @@ class Server::LoopPart final : public AcceptHandler {
       : server_(server),
         loop_(loop),
         service_(server.make_service_()),
-        context_{loop,
-                 rings_,
-                 *service_,
-                 stats_,
-                 server.options_.limits,
-                 [this](Connection& connection) { on_closed(connection); },
-                 pipes_,
-                 service_->echoes_every_frame() && sigpipe_ignored()},
+        context_{loop, SessionContext{rings_, *service_, stats_, server.options_.limits}, pipes_,
+                 service_->echoes_every_frame() && sigpipe_ignored(),
+                 [this](Connection& connection) { on_closed(connection); }},
         listener_(loop, std::move(listen_socket), *this, stats_) {}
   // A loop that only serves connections handed over by another loop's listener (exact balance).
   LoopPart(Server& server, EventLoop& loop) : LoopPart(server, loop, UniqueFd()) {}

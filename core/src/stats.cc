@@ -22,6 +22,8 @@ std::string_view to_string(CloseReason reason) {
       return "out_of_memory";
     case CloseReason::kShutdown:
       return "shutdown";
+    case CloseReason::kServiceError:
+      return "service_error";
   }
   return "unknown";
 }

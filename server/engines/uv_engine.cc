@@ -21,13 +21,13 @@
 #include <vector>
 
 #include "engines/engine.h"
-#include "engines/uv_buffer_pool.h"
 #include "engines/uv_connection.h"
 #include "ringwire/acceptor.h"
 #include "ringwire/connection_refusals.h"
 #include "ringwire/log.h"
 #include "ringwire/net.h"
 #include "ringwire/reactor.h"
+#include "ringwire/ring_pool.h"
 #include "services/services.h"
 
 namespace ringwire {
@@ -60,7 +60,7 @@ struct UvShared {
   std::function<void()> drained_callback;
 };
 
-// UvLoop: one libuv loop and its thread, with that loop's listener, UvBufferPool, Service
+// UvLoop: one libuv loop and its thread, with that loop's listener, RingPool, Service
 // instance, connections and LoopStats. Owned by the UvEngine. Construction, post(), stop() and
 // stats() from the controlling thread (post() and stats() from any); everything else on the loop
 // thread, whose only way in from outside is post() (a uv_async wake-up).
@@ -70,7 +70,7 @@ class UvLoop final : private UvConnectionOwner, private AcceptHandler {
       : index_(index),
         shared_(shared),
         service_(std::move(service)),
-        context_{loop_, buffers_, writes_, *service_, stats_, shared.limits, *this} {
+        context_{loop_, SessionContext{rings_, *service_, stats_, shared.limits}, *this} {
     if (const int rc = uv_loop_init(&loop_); rc != 0) fail(rc, "uv_loop_init");
     loop_initialised_ = true;
     uv_async_init(&loop_, &wakeup_, on_wakeup);
@@ -290,8 +290,7 @@ class UvLoop final : private UvConnectionOwner, private AcceptHandler {
   uv_timer_t accept_pause_timer_;
   LoopStats stats_;
   std::optional<Acceptor> acceptor_;  // this loop's listening socket, if it has one
-  UvBufferPool buffers_;
-  UvWritePool writes_;
+  RingPool rings_;
   std::unique_ptr<Service> service_;
   UvConnectionContext context_;
   std::vector<std::unique_ptr<UvConnection>> connections_;

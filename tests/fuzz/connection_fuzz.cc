@@ -37,10 +37,10 @@ Fixture& fixture() {
 class NativeSide final : public ServerSide {
  public:
   explicit NativeSide(ServerSetup setup)
-      : context_{fixture().loop,  fixture().rings,
-                 setup.service,   setup.stats,
-                 setup.limits,    [this](Connection&) { connection_.reset(); },
-                 fixture().pipes, setup.service.echoes_every_frame()},
+      : context_{fixture().loop,
+                 SessionContext{fixture().rings, setup.service, setup.stats, setup.limits},
+                 fixture().pipes, setup.service.echoes_every_frame(),
+                 [this](Connection&) { connection_.reset(); }},
         connection_(
             std::make_unique<Connection>(context_, std::move(setup.socket), SocketAddress{})) {
     connection_->start();

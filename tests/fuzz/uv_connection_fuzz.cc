@@ -2,18 +2,18 @@
 // the same oracle as the native Connection (fuzz_support.h). Built by tools/fuzz.sh (clang,
 // -fsanitize=fuzzer,address,undefined).
 //
-// The server side: one UvConnection on a libuv loop, with the loop's buffer and write pools; a
+// The server side: one UvConnection on a libuv loop, with the loop's RingPool; a
 // turn is one uv_run(UV_RUN_NOWAIT). It must also close both its handles and hand back every
-// buffer it borrowed.
+// ring it borrowed.
 
 #include <uv.h>
 
 #include <csignal>
 
-#include "engines/uv_buffer_pool.h"
 #include "engines/uv_connection.h"
 #include "fuzz_support.h"
 #include "ringwire/log.h"
+#include "ringwire/ring_pool.h"
 
 namespace ringwire::fuzz {
 namespace {
@@ -26,8 +26,7 @@ struct Fixture {
     if (uv_loop_init(&loop) != 0) fail("uv_loop_init");
   }
   uv_loop_t loop;
-  UvBufferPool buffers;
-  UvWritePool writes;
+  RingPool rings;
 };
 
 Fixture& fixture() {
@@ -38,9 +37,8 @@ Fixture& fixture() {
 class UvSide final : public ServerSide, private UvConnectionOwner {
  public:
   explicit UvSide(ServerSetup setup)
-      : context_{fixture().loop, fixture().buffers, fixture().writes,
-                 setup.service,  setup.stats,       setup.limits,
-                 *this},
+      : context_{fixture().loop,
+                 SessionContext{fixture().rings, setup.service, setup.stats, setup.limits}, *this},
         connection_(std::make_unique<UvConnection>(context_)) {
     connection_->start(std::move(setup.socket));
   }
@@ -56,6 +54,7 @@ class UvSide final : public ServerSide, private UvConnectionOwner {
   void begin_drain() override { connection_->begin_drain(); }
   void check_buffers_returned() override {
     if (uv_loop_alive(&fixture().loop)) fail("a handle of the closed connection is still open");
+    if (fixture().rings.stats().rings_lent != 0) fail("the pool still lends a ring");
   }
 
  private:

@@ -34,9 +34,9 @@ class ConnectionTest : public ::testing::Test {
     if (server_sndbuf > 0) {
       ::setsockopt(server_end.get(), SOL_SOCKET, SO_SNDBUF, &server_sndbuf, sizeof server_sndbuf);
     }
-    context_.emplace(ConnectionContext{loop_, rings_, service_, stats_, limits_,
-                                       [this](Connection&) { connection_.reset(); }, pipes_,
-                                       pass_through_});
+    context_.emplace(ConnectionContext{loop_, SessionContext{rings_, service_, stats_, limits_},
+                                       pipes_, pass_through_,
+                                       [this](Connection&) { connection_.reset(); }});
     stats_.connections_open.add();
     connection_ = std::make_unique<Connection>(*context_, std::move(server_end), SocketAddress{});
     connection_->start();
@@ -140,7 +140,7 @@ TEST_F(ConnectionTest, PeerEofIsSeenWhenTinySegmentsHaveFilledThePassThroughPipe
   open(/*server_sndbuf=*/0);
   const std::size_t slots = pipes_.acquire().capacity() / static_cast<std::size_t>(::getpagesize());
   const Bytes frame = test::make_frame(static_cast<std::uint32_t>(slots * 1024), 3);
-  ASSERT_GE(frame.size(), Connection::kPassThroughMinFrame);
+  ASSERT_GE(frame.size(), FrameSession::kPassThroughMinFrame);
   ASSERT_TRUE(write(std::span(frame).first(kFrameHeaderSize)));
   turn();
   for (std::size_t i = 0; i < slots; ++i) {

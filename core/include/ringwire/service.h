@@ -11,12 +11,31 @@
 
 namespace ringwire {
 
+class LateReplySlot;
+
+// A reply a service sends after on_frame returned, from the same loop (after a timer, say). The
+// frame's place in the order is kept: its connection decodes no further frame until the reply is
+// sent, so nothing overtakes it. Movable; harmless once its connection is gone.
+class LateReply {
+ public:
+  LateReply() = default;
+  explicit LateReply(std::weak_ptr<LateReplySlot> slot) : slot_(std::move(slot)) {}
+  // Sends `frames` (whole frames, header included) as the reply. False when the connection has
+  // closed meanwhile, or this reply was already sent. Loop thread only.
+  bool send(std::span<const std::byte> frames);
+
+ private:
+  std::weak_ptr<LateReplySlot> slot_;
+};
+
 // Where a service writes its reply bytes: whole frames, header included (see frame.h).
 class ReplyWriter {
  public:
   // Room for exactly `n` more reply bytes, contiguous; the caller fills all of it.
   // Throws std::bad_alloc if the output cannot grow.
   virtual std::span<std::byte> append(std::size_t n) = 0;
+  // The reply to this frame will come later, through the returned LateReply (return kDone).
+  virtual LateReply defer() = 0;
 
  protected:
   ~ReplyWriter() = default;

@@ -35,8 +35,9 @@ enum class CloseReason : std::uint8_t {
   kMaxConnections,  // accepted past --max-connections and closed at once
   kOutOfMemory,     // no ring buffer could be mapped for it
   kShutdown,        // the server stopped without draining
+  kServiceError,    // the service threw on a frame
 };
-inline constexpr std::size_t kCloseReasonCount = 9;
+inline constexpr std::size_t kCloseReasonCount = 10;
 std::string_view to_string(CloseReason reason);
 
 struct LoopStats {

@@ -1,0 +1,491 @@
+#include "ringwire/frame_session.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <system_error>
+
+#include "ringwire/log.h"
+
+namespace ringwire {
+
+// The link from a LateReply to its session: lives exactly as long as the session waits for it.
+class LateReplySlot {
+ public:
+  explicit LateReplySlot(FrameSession& owner) : session(&owner) {}
+  FrameSession* session;
+};
+
+bool LateReply::send(std::span<const std::byte> frames) {
+  const std::shared_ptr<LateReplySlot> slot = slot_.lock();
+  slot_.reset();
+  if (!slot) return false;
+  slot->session->reply_late(frames);
+  return true;
+}
+
+FrameSession::FrameSession(SessionContext& context, SessionTransport& transport)
+    : ctx_(context), transport_(transport) {}
+
+FrameSession::~FrameSession() {
+  give_back(input_);
+  give_back(output_);
+  give_back(retired_output_);
+}
+
+void FrameSession::start() {
+  note_progress();
+  if (ctx_.limits.idle_timeout > Clock::duration::zero()) {
+    deadline_ = last_progress_ + ctx_.limits.idle_timeout;
+  }
+}
+
+// ---- reading ----
+
+bool FrameSession::wants_read() const {
+  if (state_ == ConnectionState::kLingering) return true;
+  return state_ == ConnectionState::kOpen && !peer_finished_ && !reading_paused_ && !pipe_full_;
+}
+
+std::span<std::byte> FrameSession::read_room() {
+  if (state_ == ConnectionState::kLingering) {
+    // The peer's bytes are dropped: read them anywhere (the ring is lent only for this read).
+    input_.clear();
+    return make_input_room() ? input_.writable() : std::span<std::byte>{};
+  }
+  if (!wants_read() || !make_input_room()) {
+    update_backpressure();
+    return {};
+  }
+  return input_.writable();
+}
+
+void FrameSession::received(std::size_t n) {
+  if (state_ == ConnectionState::kLingering) {
+    input_.clear();
+    return;
+  }
+  input_.commit(n);
+  ctx_.stats.bytes_received.add(n);
+  process_input();
+  update_backpressure();
+}
+
+void FrameSession::peer_finished() {
+  if (state_ == ConnectionState::kLingering) {
+    close_now(close_reason_);
+    return;
+  }
+  peer_finished_ = true;
+  if (state_ == ConnectionState::kOpen) flush_then_close(CloseReason::kPeerClosed);
+}
+
+void FrameSession::failed() {
+  close_now(state_ == ConnectionState::kLingering ? close_reason_ : CloseReason::kPeerReset);
+}
+
+// Makes free space in the input ring, taking one from the pool or growing it when a single
+// partial frame fills it. False when the ring is full of frames whose replies are still owed.
+bool FrameSession::make_input_room() {
+  try {
+    if (!input_.mapped()) input_ = take_ring(RingPool::kMinRingCapacity);
+    if (!input_.full()) return true;
+    // Owed bytes wait for a send; undecoded ones wait for the channel ahead of them to be sent.
+    if (owed_in_input() > 0 || pipe_bytes() > 0 || late_) return false;
+    // Full, nothing owed, and every complete frame was processed: one frame bigger than the ring.
+    // Double it: memory follows the bytes that actually arrive, never the announced length.
+    grow(input_, 2 * input_.capacity());
+    return true;
+  } catch (const std::system_error& error) {
+    log(LogLevel::kWarn, "{}: no ring buffer for the connection ({}), closing",
+        transport_.peer_name(), error.what());
+    close_now(CloseReason::kOutOfMemory);
+    return false;
+  }
+}
+
+// After the peer's EOF every complete frame is still answered; after an error nothing more is.
+bool FrameSession::decoding() const {
+  return state_ == ConnectionState::kOpen ||
+         (state_ == ConnectionState::kFlushing && close_reason_ == CloseReason::kPeerClosed);
+}
+
+void FrameSession::process_input() {
+  // Bytes behind the channel's are decoded only once it is sent, so the replies keep their order;
+  // bytes behind a late reply wait for it.
+  while (decoding() && skipped_bytes_ == 0 && pipe_bytes() == 0 && transit_left_ == 0 && !late_ &&
+         input_.mapped()) {
+    const auto pending = input_.readable().subspan(echo_bytes_);
+    const FrameView frame = decode_frame(pending, ctx_.limits.max_frame);
+    if (frame.status == FrameStatus::kNeedMore) {
+      begin_pass_through(frame, pending.size());
+      return;
+    }
+    if (frame.status == FrameStatus::kTooLarge) {
+      ctx_.stats.frames_oversized.add();
+      protocol_error("frame length over --max-frame", frame.length);
+      return;
+    }
+    ctx_.stats.frames_received.add();
+    note_progress();
+    spilled_ = false;
+    FrameResult result;
+    try {
+      result = ctx_.service.on_frame(frame.payload, *this);
+    } catch (const std::bad_alloc&) {
+      close_now(CloseReason::kOutOfMemory);
+      return;
+    } catch (const std::system_error&) {
+      close_now(CloseReason::kOutOfMemory);
+      return;
+    } catch (const std::exception& error) {
+      log(LogLevel::kWarn, "{}: service {} failed: {}; closing", transport_.peer_name(),
+          ctx_.service.name(), error.what());
+      close_now(CloseReason::kServiceError);
+      return;
+    }
+    switch (result.verdict) {
+      case FrameVerdict::kEcho:
+        if (output_.empty()) {
+          echo_bytes_ += frame.needed;  // sent from where it lies
+        } else {
+          // Replies written by the service are queued: keep the order by queueing a copy.
+          std::memcpy(append(frame.needed).data(), pending.data(), frame.needed);
+          skip_frame(frame.needed);
+        }
+        break;
+      case FrameVerdict::kDone:
+        skip_frame(frame.needed);
+        break;
+      case FrameVerdict::kProtocolError:
+        skip_frame(frame.needed);
+        protocol_error(result.error, frame.length);
+        return;
+    }
+  }
+}
+
+// Drops a handled frame that is not echoed. Behind an owed echoed prefix it cannot be cut out of
+// the ring, so decoding pauses until that prefix is sent (see sent()).
+void FrameSession::skip_frame(std::size_t size) {
+  if (echo_bytes_ == 0) {
+    input_.consume(size);
+  } else {
+    skipped_bytes_ = size;
+  }
+}
+
+// ---- pass-through ----
+
+// Starts passing `frame` through when it qualifies; `in_ring` of its bytes are already in the
+// input ring (after the echoed prefix). Nothing is sized from its length but the check against
+// the channel's capacity, and the length was checked against max-frame when decoded.
+bool FrameSession::begin_pass_through(const FrameView& frame, std::size_t in_ring) {
+  if (spilled_ || state_ != ConnectionState::kOpen || peer_finished_ ||
+      frame.needed < kPassThroughMinFrame || !output_.empty() || skipped_bytes_ > 0 ||
+      !ctx_.service.echoes_every_frame()) {
+    return false;
+  }
+  const std::size_t capacity = transport_.pass_through_capacity();
+  if (frame.needed > capacity || pipe_bytes() + frame.needed > capacity) return false;
+  transit_prefix_ = in_ring;
+  transit_left_ = frame.needed - in_ring;
+  return true;
+}
+
+PeekVerdict FrameSession::peeked(std::span<const std::byte, kFrameHeaderSize> header) {
+  const FrameView frame = decode_frame(header, ctx_.limits.max_frame);
+  if (frame.status == FrameStatus::kNeedMore) {
+    if (pipe_bytes() > 0 && pipe_bytes() + frame.needed > transport_.pass_through_capacity()) {
+      return PeekVerdict::kSendFirst;  // the frames gathered in the channel leave room for it
+    }
+    if (begin_pass_through(frame, 0)) return PeekVerdict::kPassThrough;
+  }
+  peek_next_ = false;
+  return PeekVerdict::kRead;
+}
+
+void FrameSession::passed_in(std::size_t n) {
+  ctx_.stats.bytes_received.add(n);
+  note_progress();  // a large frame in transit is progress, not idleness
+  pipe_held_ += n;
+  transit_left_ -= n;
+  if (transit_left_ == 0) finish_pass_through();
+  update_backpressure();
+}
+
+void FrameSession::channel_full() {
+  // Owed frames fill the channel and the socket takes no more: backpressure, as a full ring is.
+  if (!pipe_full_) ctx_.stats.backpressure_pauses.add();
+  pipe_full_ = true;
+}
+
+// The frame in transit is whole: its reply is owed, the ring prefix first, then the channel.
+void FrameSession::finish_pass_through() {
+  ctx_.stats.frames_received.add();
+  ctx_.stats.frames_passed_through.add();
+  echo_bytes_ += transit_prefix_;
+  pipe_ready_ += pipe_held_;
+  transit_prefix_ = pipe_held_ = 0;
+  peek_next_ = true;
+}
+
+void FrameSession::passed_out(std::size_t n) {
+  ctx_.stats.bytes_sent.add(n);
+  note_progress();
+  pipe_ready_ -= n;
+  pipe_full_ = false;
+  if (pipe_bytes() == 0 && transit_left_ == 0) process_input();  // decoding waited behind it
+  update_backpressure();
+}
+
+// Room in the input ring for the whole frame in transit (at most the channel's capacity, so
+// bounded) after what the ring has; rare (see frame_session.h).
+std::span<std::byte> FrameSession::spill_room() {
+  ctx_.stats.pass_through_spills.add();
+  try {
+    const std::size_t have = input_.mapped() ? input_.size() : 0;
+    const std::size_t need = have + pipe_held_ + transit_left_;
+    if (!input_.mapped() || input_.capacity() < need) grow(input_, need);
+  } catch (const std::system_error& error) {
+    log(LogLevel::kWarn, "{}: no ring buffer for the connection ({}), closing",
+        transport_.peer_name(), error.what());
+    close_now(CloseReason::kOutOfMemory);
+    return {};
+  }
+  return input_.writable().first(pipe_held_);
+}
+
+void FrameSession::spilled() {
+  input_.commit(pipe_held_);
+  pipe_held_ = 0;
+  transit_prefix_ = transit_left_ = 0;
+  spilled_ = true;
+  peek_next_ = false;
+}
+
+// ---- writing ----
+
+std::span<std::byte> FrameSession::append(std::size_t n) {
+  if (!output_.mapped()) output_ = take_ring(std::max(n, RingPool::kMinRingCapacity));
+  if (output_.free_space() < n) {
+    const std::size_t in_output = in_flight_ > echo_bytes_ ? in_flight_ - echo_bytes_ : 0;
+    if (in_output > 0 && !retired_output_.mapped()) {
+      // The transport is sending from this ring: keep it mapped until that send completes (a
+      // ring already retired holds those bytes, and this one may go).
+      RingBuffer larger = take_ring(output_.size() + n);
+      const auto bytes = output_.readable();
+      std::memcpy(larger.writable().data(), bytes.data(), bytes.size());
+      larger.commit(bytes.size());
+      retired_output_ = std::exchange(output_, std::move(larger));
+    } else {
+      grow(output_, output_.size() + n);
+    }
+  }
+  const std::span<std::byte> room = output_.writable().first(n);
+  output_.commit(n);
+  return room;
+}
+
+LateReply FrameSession::defer() {
+  late_ = std::make_shared<LateReplySlot>(*this);
+  return LateReply(late_);
+}
+
+void FrameSession::reply_late(std::span<const std::byte> bytes) {
+  late_.reset();
+  if (state_ == ConnectionState::kClosed || state_ == ConnectionState::kLingering) return;
+  try {
+    if (!bytes.empty()) std::memcpy(append(bytes.size()).data(), bytes.data(), bytes.size());
+  } catch (const std::exception&) {
+    close_now(CloseReason::kOutOfMemory);
+  }
+  process_input();  // the frames behind it
+  transport_.send_owed();
+}
+
+FrameSession::Owed FrameSession::owed() const {
+  Owed owed;
+  std::size_t skip = in_flight_;
+  const auto add = [&](std::span<const std::byte> bytes) {
+    const std::size_t from = std::min(skip, bytes.size());
+    skip -= from;
+    if (bytes.size() == from) return;
+    owed.spans[owed.count++] = bytes.subspan(from);
+    owed.bytes += bytes.size() - from;
+  };
+  if (echo_bytes_ > 0) add(input_.readable().first(echo_bytes_));
+  if (!output_.empty()) add(output_.readable());
+  return owed;
+}
+
+void FrameSession::sending(std::size_t n) { in_flight_ += n; }
+
+void FrameSession::sent(std::size_t n) {
+  ctx_.stats.bytes_sent.add(n);
+  note_progress();
+  in_flight_ -= std::min(n, in_flight_);
+  const std::size_t from_input = std::min(n, echo_bytes_);
+  if (from_input > 0) {
+    input_.consume(from_input);
+    echo_bytes_ -= from_input;
+  }
+  if (n > from_input) output_.consume(n - from_input);
+  if (in_flight_ == 0) give_back(retired_output_);
+  if (echo_bytes_ == 0 && skipped_bytes_ > 0) {
+    input_.consume(skipped_bytes_);
+    skipped_bytes_ = 0;
+    process_input();  // decoding paused behind the echoed prefix: resume it
+  }
+  update_backpressure();
+}
+
+void FrameSession::update_backpressure() {
+  // While a frame passes through, reading goes to the channel: the ring (holding at most that
+  // frame's prefix, which leaves only once the frame is whole) must not hold reading back.
+  const bool ring_matters = input_.mapped() && transit_left_ == 0;
+  // Ring bytes wait for a send (owed) or for the channel ahead of them; with neither, a full ring
+  // holds one partial frame and make_input_room() grows it, so reading may go on.
+  const bool ring_waits = owed_in_input() > 0 || pipe_bytes() > 0 || late_;
+  const bool input_blocked = ring_matters && input_.full() && ring_waits;
+  if (!reading_paused_) {
+    if (unsent() >= ctx_.limits.high_water || input_blocked) {
+      reading_paused_ = true;
+      ctx_.stats.backpressure_pauses.add();
+    }
+  } else if (unsent() <= ctx_.limits.low_water && !input_blocked &&
+             (!ring_matters || !ring_waits || input_.free_space() >= input_.capacity() / 4)) {
+    // The quarter-free hysteresis is for a ring of frames still owed a reply (or waiting behind
+    // the channel); with none, what fills the ring is one partial frame, and only reading (which
+    // grows the ring) completes it.
+    reading_paused_ = false;
+  }
+}
+
+// ---- closing ----
+
+void FrameSession::protocol_error(std::string_view what, std::uint32_t length) {
+  log(LogLevel::kWarn,
+      "{}: protocol error: {} (length {}, limit {}); closing after {} byte(s) of replies owed",
+      transport_.peer_name(), what, length, ctx_.limits.max_frame, unsent());
+  flush_then_close(CloseReason::kProtocolError);
+}
+
+void FrameSession::flush_then_close(CloseReason reason) {
+  state_ = ConnectionState::kFlushing;
+  close_reason_ = reason;
+}
+
+void FrameSession::settle() {
+  if (draining_ && state_ == ConnectionState::kOpen && quiet()) {
+    // Everything that arrived is answered. Shut our side and linger rather than close: replies
+    // may still sit in the kernel's send queue (the peer reads slowly), and a close that races
+    // with the peer's next bytes resets the connection and destroys them.
+    flush_then_close(CloseReason::kDrained);
+  }
+  if (state_ == ConnectionState::kFlushing && unsent() == 0 && !late_) finish_flush();
+  if (state_ == ConnectionState::kClosed) return;
+  update_backpressure();
+  if (input_.mapped() && input_.empty()) give_back(input_);
+  if (output_.mapped() && output_.empty()) give_back(output_);
+}
+
+// Everything owed was sent.
+void FrameSession::finish_flush() {
+  if (peer_finished_) {
+    // Every complete frame was answered: what is left is an incomplete last frame, in the ring
+    // or (passing through) in the ring and the channel.
+    const std::size_t partial = (input_.mapped() ? input_.size() : 0) + pipe_held_;
+    if (partial > 0) {
+      ctx_.stats.trailing_bytes_dropped.add(partial);
+      log(LogLevel::kDebug, "{}: closed its side with {} byte(s) of an incomplete frame",
+          transport_.peer_name(), partial);
+    }
+    close_now(close_reason_);
+  } else {
+    start_lingering();
+  }
+}
+
+void FrameSession::start_lingering() {
+  state_ = ConnectionState::kLingering;
+  give_back(input_);
+  echo_bytes_ = skipped_bytes_ = 0;
+  if (pipe_bytes() > 0 || transit_left_ > 0) pipe_discarded_ = true;
+  transit_prefix_ = transit_left_ = pipe_held_ = pipe_ready_ = 0;
+  pipe_full_ = peek_next_ = false;
+  deadline_ = transport_.now() + kLingerTimeout;
+  transport_.shutdown_write();
+}
+
+void FrameSession::on_deadline() {
+  if (state_ == ConnectionState::kLingering) {
+    close_now(close_reason_);
+    return;
+  }
+  if (state_ == ConnectionState::kClosed) return;
+  const TimePoint due = last_progress_ + ctx_.limits.idle_timeout;
+  if (transport_.now() >= due) {
+    log(LogLevel::kDebug, "{}: idle for {} ms, closing", transport_.peer_name(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.limits.idle_timeout).count());
+    close_now(CloseReason::kIdleTimeout);
+  } else {
+    deadline_ = due;  // progress since arming: re-armed once, not once per frame
+  }
+}
+
+void FrameSession::close_now(CloseReason reason) {
+  if (state_ == ConnectionState::kClosed) return;
+  state_ = ConnectionState::kClosed;
+  close_reason_ = reason;
+  deadline_ = TimePoint::max();
+}
+
+bool FrameSession::quiet() {
+  if (unsent() > 0 || in_flight_ > 0 || pipe_bytes() > 0 || transit_left_ > 0 || late_ ||
+      (input_.mapped() && !input_.empty())) {
+    return false;
+  }
+  return transport_.socket_empty();
+}
+
+void FrameSession::release() {
+  if (released_) return;
+  released_ = true;
+  late_.reset();
+  give_back(input_);
+  give_back(output_);
+  give_back(retired_output_);
+  ctx_.stats.count_close(close_reason_);
+  ctx_.stats.connections_open.sub();
+}
+
+// ---- rings ----
+
+RingBuffer FrameSession::take_ring(std::size_t min_capacity) {
+  RingBuffer ring = ctx_.rings.acquire(min_capacity);
+  ctx_.stats.ring_bytes_lent.add(ring.capacity());
+  return ring;
+}
+
+void FrameSession::give_back(RingBuffer& ring) {
+  if (!ring.mapped()) return;
+  ctx_.stats.ring_bytes_lent.sub(ring.capacity());
+  ctx_.rings.release(std::move(ring));
+  ring = RingBuffer();
+}
+
+// Moves `ring`'s bytes to a ring of at least `min_capacity` (an empty one: a fresh ring).
+void FrameSession::grow(RingBuffer& ring, std::size_t min_capacity) {
+  RingBuffer larger = take_ring(min_capacity);
+  if (ring.mapped()) {
+    const auto bytes = ring.readable();
+    std::memcpy(larger.writable().data(), bytes.data(), bytes.size());
+    larger.commit(bytes.size());
+  }
+  give_back(ring);
+  ring = std::move(larger);
+}
+
+}  // namespace ringwire
