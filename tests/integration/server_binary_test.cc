@@ -148,6 +148,10 @@ TEST(ServerBinaryTest, MetricsEndpointServesPerLoopCountersAsPrometheusText) {
   std::regex frames(R"(ringwire_frames_received_total\{loop="\d"\} 3)");
   EXPECT_TRUE(std::regex_search(response, frames)) << response;
   EXPECT_NE(response.find("reason=\"peer_closed\""), std::string::npos);
+  EXPECT_NE(response.find("# TYPE ringwire_connections_shed_total counter\n"), std::string::npos)
+      << response;
+  EXPECT_NE(response.find("ringwire_connections_shed_total{loop=\"0\"} 0\n"), std::string::npos)
+      << response;
 }
 
 }  // namespace
