@@ -23,10 +23,12 @@ void report_totals(const StatsSnapshot& stats) {
       "stopped: {} connection(s) served, {} frame(s), {} byte(s) in, {} byte(s) out; "
       "{} drained, {} cut off by the drain timeout, {} protocol error(s); {} failed accept(s), "
       "{} accept pause(s), {} shed for lack of descriptors, {} refused over --max-connections",
-      stats.connections_accepted, stats.frames_received, stats.bytes_received, stats.bytes_sent,
+      stats[&LoopStats::connections_accepted], stats[&LoopStats::frames_received],
+      stats[&LoopStats::bytes_received], stats[&LoopStats::bytes_sent],
       stats.closed_for(CloseReason::kDrained), stats.closed_for(CloseReason::kDrainTimeout),
-      stats.closed_for(CloseReason::kProtocolError), stats.accept_errors, stats.accept_pauses,
-      stats.connections_shed, stats.closed_for(CloseReason::kMaxConnections));
+      stats.closed_for(CloseReason::kProtocolError), stats[&LoopStats::accept_errors],
+      stats[&LoopStats::accept_pauses], stats[&LoopStats::connections_shed],
+      stats.closed_for(CloseReason::kMaxConnections));
 }
 
 std::vector<StatsSnapshot> per_loop_stats(const Engine& engine) {

@@ -26,4 +26,40 @@ std::string_view to_string(CloseReason reason) {
   return "unknown";
 }
 
+std::string_view to_string(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+  }
+  return "untyped";
+}
+
+void StatsSnapshot::add(const LoopStats& loop) {
+  for (std::size_t i = 0; i < kCounterCount; ++i) values[i] += (loop.*kCounters[i].field).get();
+  for (std::size_t i = 0; i < kCloseReasonCount; ++i) closed[i] += loop.closed[i].get();
+}
+
+namespace {
+
+// Each row names its own field and its own metric.
+constexpr bool rows_are_distinct() {
+  for (std::size_t i = 0; i < kCounterCount; ++i) {
+    for (std::size_t j = i + 1; j < kCounterCount; ++j) {
+      if (kCounters[i].field == kCounters[j].field) return false;
+      if (kCounters[i].metric == kCounters[j].metric) return false;
+    }
+    if (kCounters[i].metric == kClosedMetric) return false;
+  }
+  return true;
+}
+static_assert(rows_are_distinct(), "two rows of kCounters share a field or a metric name");
+
+// LoopStats holds only Counters, so its size counts them: a field without a row fails here.
+static_assert(sizeof(LoopStats) == (kCounterCount + kCloseReasonCount) * sizeof(Counter),
+              "every Counter of LoopStats needs a row in kCounters (stats.h)");
+
+}  // namespace
+
 }  // namespace ringwire
