@@ -39,7 +39,8 @@ enum class CloseReason : std::uint8_t {
   kShutdown,        // the server stopped without draining
 };
 inline constexpr std::size_t kCloseReasonCount = 9;
-std::string_view to_string(CloseReason reason);
+std::string_view to_string(CloseReason reason);  // the metric label: "drain_timeout"
+std::string_view summary(CloseReason reason);    // the exit line's words: "cut off by the ..."
 
 struct LoopStats {
   Counter connections_accepted;
@@ -74,37 +75,41 @@ struct CounterInfo {
   Counter LoopStats::*field;
   std::string_view metric;  // Prometheus name
   MetricType type;
-  std::string_view help;  // Prometheus HELP text
+  std::string_view help;     // Prometheus HELP text
+  std::string_view summary;  // the exit line's words after the value: "{value} {summary}"
 };
 
 inline constexpr CounterInfo kCounters[] = {
     {&LoopStats::connections_accepted, "ringwire_connections_accepted_total", MetricType::kCounter,
-     "Connections accepted"},
+     "Connections accepted", "connection(s) accepted"},
     {&LoopStats::connections_open, "ringwire_connections_open", MetricType::kGauge,
-     "Connections open now"},
+     "Connections open now", "connection(s) still open"},
     {&LoopStats::frames_received, "ringwire_frames_received_total", MetricType::kCounter,
-     "Complete frames received"},
+     "Complete frames received", "frame(s) received"},
     {&LoopStats::bytes_received, "ringwire_bytes_received_total", MetricType::kCounter,
-     "Bytes received"},
-    {&LoopStats::bytes_sent, "ringwire_bytes_sent_total", MetricType::kCounter, "Bytes sent"},
+     "Bytes received", "byte(s) in"},
+    {&LoopStats::bytes_sent, "ringwire_bytes_sent_total", MetricType::kCounter, "Bytes sent",
+     "byte(s) out"},
     {&LoopStats::frames_oversized, "ringwire_frames_oversized_total", MetricType::kCounter,
-     "Frames whose length exceeded --max-frame"},
+     "Frames whose length exceeded --max-frame", "oversized frame(s)"},
     {&LoopStats::trailing_bytes_dropped, "ringwire_trailing_bytes_dropped_total",
-     MetricType::kCounter, "Bytes of incomplete frames dropped at close"},
+     MetricType::kCounter, "Bytes of incomplete frames dropped at close",
+     "trailing byte(s) dropped"},
     {&LoopStats::backpressure_pauses, "ringwire_backpressure_pauses_total", MetricType::kCounter,
-     "Times reading paused for unsent output"},
+     "Times reading paused for unsent output", "backpressure pause(s)"},
     {&LoopStats::accept_errors, "ringwire_accept_errors_total", MetricType::kCounter,
-     "Failed accepts (EMFILE, ENFILE, ...)"},
+     "Failed accepts (EMFILE, ENFILE, ...)", "failed accept(s)"},
     {&LoopStats::accept_pauses, "ringwire_accept_pauses_total", MetricType::kCounter,
-     "Times accepting paused for lack of descriptors"},
+     "Times accepting paused for lack of descriptors", "accept pause(s)"},
     {&LoopStats::connections_shed, "ringwire_connections_shed_total", MetricType::kCounter,
-     "Connections accepted and closed at once for lack of descriptors"},
+     "Connections accepted and closed at once for lack of descriptors",
+     "shed for lack of descriptors"},
     {&LoopStats::ring_bytes_lent, "ringwire_ring_bytes_lent", MetricType::kGauge,
-     "Ring buffer bytes held by connections now"},
+     "Ring buffer bytes held by connections now", "ring byte(s) still lent"},
     {&LoopStats::frames_passed_through, "ringwire_frames_passed_through_total",
-     MetricType::kCounter, "Large echoed frames moved with splice(2)"},
+     MetricType::kCounter, "Large echoed frames moved with splice(2)", "frame(s) passed through"},
     {&LoopStats::pass_through_spills, "ringwire_pass_through_spills_total", MetricType::kCounter,
-     "Passed-through frames moved back to a ring buffer"},
+     "Passed-through frames moved back to a ring buffer", "pass-through spill(s)"},
 };
 inline constexpr std::size_t kCounterCount = std::size(kCounters);
 
