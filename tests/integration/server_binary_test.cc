@@ -170,6 +170,39 @@ TEST(ServerBinaryTest, MetricsEndpointServesPerLoopCountersAsPrometheusText) {
       << response;
 }
 
+// Every counter of the table, and every close reason, is on /metrics with its HELP and TYPE
+// lines and a value for each loop: a counter cannot be counted and left unexported.
+TEST(ServerBinaryTest, MetricsEndpointExportsEveryCounterOfTheTable) {
+  ServerProcess server({"--port", "0", "--threads", "2", "--metrics-port", "0"});
+  ASSERT_NE(port_of(server.stdout_line()), 0);
+  const std::uint16_t metrics_port = metrics_port_of(server);
+  ASSERT_NE(metrics_port, 0);
+  const std::string response = scrape(metrics_port);
+  ASSERT_TRUE(response.starts_with("HTTP/1.0 200 OK")) << response;
+  const auto has = [&](const std::string& text) {
+    return response.find(text) != std::string::npos;
+  };
+  for (const CounterInfo& counter : kCounters) {
+    const std::string name(counter.metric);
+    EXPECT_TRUE(has(fmt::format("\n# HELP {} {}\n", name, counter.help))) << name;
+    EXPECT_TRUE(has(fmt::format("\n# TYPE {} {}\n", name, to_string(counter.type)))) << name;
+    for (int loop = 0; loop < 2; ++loop) {
+      EXPECT_TRUE(has(fmt::format("\n{}{{loop=\"{}\"}} ", name, loop))) << name;
+    }
+  }
+  EXPECT_TRUE(has(fmt::format("\n# HELP {} {}\n", kClosedMetric, kClosedHelp)));
+  EXPECT_TRUE(has(fmt::format("\n# TYPE {} counter\n", kClosedMetric)));
+  for (std::size_t reason = 0; reason < kCloseReasonCount; ++reason) {
+    const std::string_view label = to_string(static_cast<CloseReason>(reason));
+    for (int loop = 0; loop < 2; ++loop) {
+      EXPECT_TRUE(
+          has(fmt::format("\n{}{{loop=\"{}\",reason=\"{}\"}} 0\n", kClosedMetric, loop, label)))
+          << label;
+    }
+  }
+  EXPECT_TRUE(has("\n# TYPE ringwire_connections_shed_total counter\n"));
+}
+
 // The number just before `words` in `line` ("... 3 frame(s) received, ..."), or -1.
 long long value_before(const std::string& line, std::string_view words) {
   const std::size_t at = line.find(fmt::format(" {}", words));
