@@ -229,7 +229,7 @@ TEST_P(EchoTest, TwoLoopsHaveTwoListenersAndBothAcceptConnections) {
 TEST_P(EchoTest, ExactBalanceSpreadsConnectionsEvenlyOverTheLoops) {
   ServerConfig c = config();
   c.threads = 2;
-  c.balance = "exact";
+  c.balance = Balance::kExact;
   TestServer server(c);
   EXPECT_EQ(listening_sockets(server.port()), 1);
   const auto clients = echoing_clients(server.port(), 10);
@@ -240,7 +240,7 @@ TEST_P(EchoTest, ExactBalanceSpreadsConnectionsEvenlyOverTheLoops) {
 TEST_P(EchoTest, ExactBalanceDrainClosesTheConnectionsOfEveryLoop) {
   ServerConfig c = config();
   c.threads = 2;
-  c.balance = "exact";
+  c.balance = Balance::kExact;
   TestServer server(c);
   constexpr std::size_t kClients = 4;
   const auto clients = echoing_clients(server.port(), static_cast<int>(kClients));
