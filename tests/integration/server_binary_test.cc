@@ -65,6 +65,16 @@ TEST(ServerBinaryTest, BadFlagExitsNonZeroWithOneLine) {
   EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 1) << error;
 }
 
+TEST(ServerBinaryTest, BadBalanceExitsNonZeroWithOneLine) {
+  ServerProcess server({"--balance", "fair", "--port", "0"});
+  EXPECT_EQ(server.wait_exit(), 2);
+  const std::string error = server.stderr_rest();
+  EXPECT_NE(error.find("--balance"), std::string::npos) << error;
+  EXPECT_NE(error.find("fair"), std::string::npos) << error;
+  EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 1) << error;
+  EXPECT_EQ(server.stdout_line(std::chrono::milliseconds(100)), "");  // no ready line
+}
+
 TEST(ServerBinaryTest, UnknownServiceIsRefused) {
   ServerProcess server({"--service", "ping"});
   EXPECT_EQ(server.wait_exit(), 2);
