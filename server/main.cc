@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <string>
 
 #include "engines/engine.h"
 #include "metrics_endpoint.h"
@@ -18,15 +19,17 @@ using namespace ringwire;
 
 namespace {
 
+// One line with every counter of the table and every close reason, each as "{value} {words}".
 void report_totals(const StatsSnapshot& stats) {
-  log(LogLevel::kInfo,
-      "stopped: {} connection(s) served, {} frame(s), {} byte(s) in, {} byte(s) out; "
-      "{} drained, {} cut off by the drain timeout, {} protocol error(s); {} failed accept(s), "
-      "{} accept pause(s), {} shed for lack of descriptors, {} refused over --max-connections",
-      stats.connections_accepted, stats.frames_received, stats.bytes_received, stats.bytes_sent,
-      stats.closed_for(CloseReason::kDrained), stats.closed_for(CloseReason::kDrainTimeout),
-      stats.closed_for(CloseReason::kProtocolError), stats.accept_errors, stats.accept_pauses,
-      stats.connections_shed, stats.closed_for(CloseReason::kMaxConnections));
+  std::string line = "stopped:";
+  for (std::size_t row = 0; row < kCounterCount; ++row) {
+    line += fmt::format(" {} {},", stats.values[row], kCounters[row].summary);
+  }
+  for (std::size_t reason = 0; reason < kCloseReasonCount; ++reason) {
+    line += fmt::format(" {} {},", stats.closed[reason], summary(static_cast<CloseReason>(reason)));
+  }
+  line.pop_back();  // the last comma
+  log(LogLevel::kInfo, "{}", line);
 }
 
 std::vector<StatsSnapshot> per_loop_stats(const Engine& engine) {

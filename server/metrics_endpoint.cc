@@ -6,61 +6,23 @@
 #include <cerrno>
 
 namespace ringwire {
-namespace {
-
-struct CounterInfo {
-  const char* name;
-  const char* help;
-  const char* type;
-  std::uint64_t StatsSnapshot::*field;
-};
-
-constexpr CounterInfo kCounters[] = {
-    {"ringwire_connections_accepted_total", "Connections accepted", "counter",
-     &StatsSnapshot::connections_accepted},
-    {"ringwire_connections_open", "Connections open now", "gauge",
-     &StatsSnapshot::connections_open},
-    {"ringwire_frames_received_total", "Complete frames received", "counter",
-     &StatsSnapshot::frames_received},
-    {"ringwire_bytes_received_total", "Bytes received", "counter", &StatsSnapshot::bytes_received},
-    {"ringwire_bytes_sent_total", "Bytes sent", "counter", &StatsSnapshot::bytes_sent},
-    {"ringwire_frames_oversized_total", "Frames whose length exceeded --max-frame", "counter",
-     &StatsSnapshot::frames_oversized},
-    {"ringwire_trailing_bytes_dropped_total", "Bytes of incomplete frames dropped at close",
-     "counter", &StatsSnapshot::trailing_bytes_dropped},
-    {"ringwire_backpressure_pauses_total", "Times reading paused for unsent output", "counter",
-     &StatsSnapshot::backpressure_pauses},
-    {"ringwire_accept_errors_total", "Failed accepts (EMFILE, ENFILE, ...)", "counter",
-     &StatsSnapshot::accept_errors},
-    {"ringwire_accept_pauses_total", "Times accepting paused for lack of descriptors", "counter",
-     &StatsSnapshot::accept_pauses},
-    {"ringwire_ring_bytes_lent", "Ring buffer bytes held by connections now", "gauge",
-     &StatsSnapshot::ring_bytes_lent},
-    {"ringwire_frames_passed_through_total", "Large echoed frames moved with splice(2)", "counter",
-     &StatsSnapshot::frames_passed_through},
-    {"ringwire_pass_through_spills_total", "Passed-through frames moved back to a ring buffer",
-     "counter", &StatsSnapshot::pass_through_spills},
-};
-
-}  // namespace
-
 std::string render_metrics(const std::vector<StatsSnapshot>& per_loop) {
   std::string out;
-  for (const CounterInfo& counter : kCounters) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", counter.name, counter.help, counter.name,
-                       counter.type);
+  for (std::size_t row = 0; row < kCounterCount; ++row) {
+    const CounterInfo& counter = kCounters[row];
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", counter.metric, counter.help, counter.metric,
+                       to_string(counter.type));
     for (std::size_t loop = 0; loop < per_loop.size(); ++loop) {
       out +=
-          fmt::format("{}{{loop=\"{}\"}} {}\n", counter.name, loop, per_loop[loop].*counter.field);
+          fmt::format("{}{{loop=\"{}\"}} {}\n", counter.metric, loop, per_loop[loop].values[row]);
     }
   }
   out +=
-      "# HELP ringwire_connections_closed_total Connections closed, by reason\n"
-      "# TYPE ringwire_connections_closed_total counter\n";
+      fmt::format("# HELP {} {}\n# TYPE {} counter\n", kClosedMetric, kClosedHelp, kClosedMetric);
   for (std::size_t loop = 0; loop < per_loop.size(); ++loop) {
     for (std::size_t reason = 0; reason < kCloseReasonCount; ++reason) {
       out +=
-          fmt::format("ringwire_connections_closed_total{{loop=\"{}\",reason=\"{}\"}} {}\n", loop,
+          fmt::format("{}{{loop=\"{}\",reason=\"{}\"}} {}\n", kClosedMetric, loop,
                       to_string(static_cast<CloseReason>(reason)), per_loop[loop].closed[reason]);
     }
   }

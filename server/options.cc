@@ -3,16 +3,28 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <map>
+#include <string>
 
 #include "engines/engine.h"
 #include "ringwire/poller.h"
 #include "services/services.h"
 
 namespace ringwire {
+namespace {
+
+// --balance's spellings: the flag is parsed into the enum here and nowhere else.
+const std::map<std::string, Balance> kBalanceNames = {
+    {"kernel", Balance::kKernel},
+    {"exact", Balance::kExact},
+};
+
+}  // namespace
 
 std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exit_code) {
   ServerConfig config;
   std::string log_level = "info";
+  std::string balance = "kernel";
   CLI::App app{"ringwire-server: a framed TCP service (4-byte big-endian length, then payload)",
                "ringwire-server"};
   app.add_option("--bind", config.bind, "Address to listen on (0.0.0.0 or :: to expose)")
@@ -47,10 +59,10 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
   app.add_option("--metrics-port", config.metrics_port,
                  "Serve Prometheus text on GET /metrics at this port of --bind (default: off; 0 "
                  "picks a free port, logged)");
-  app.add_option("--balance", config.balance,
+  app.add_option("--balance", balance,
                  "kernel: each loop listens (SO_REUSEPORT hash); exact: one listener hands each "
                  "connection to the loop with the fewest")
-      ->check(CLI::IsMember({"kernel", "exact"}))
+      ->check(CLI::IsMember(kBalanceNames))
       ->capture_default_str();
   app.add_flag("--pin-cpus", config.pin_cpus, "Pin loop i to the i-th allowed CPU");
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
@@ -76,6 +88,7 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
     exit_code = 2;
     return std::nullopt;
   }
+  config.balance = kBalanceNames.at(balance);  // a member: checked above
   parse_log_level(log_level, config.log_level);
   return config;
 }

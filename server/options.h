@@ -8,6 +8,7 @@
 
 #include "ringwire/frame.h"
 #include "ringwire/log.h"
+#include "ringwire/server.h"
 
 namespace ringwire {
 
@@ -23,7 +24,7 @@ struct ServerConfig {
   double idle_timeout_s = 0;
   double drain_timeout_s = 10;
   std::optional<std::uint16_t> metrics_port;  // none: no metrics endpoint
-  std::string balance = "kernel";
+  Balance balance = Balance::kKernel;
   bool pin_cpus = false;
   LogLevel log_level = LogLevel::kInfo;
 };

@@ -11,24 +11,6 @@
 
 namespace ringwire {
 
-void StatsSnapshot::add(const LoopStats& loop) {
-  connections_accepted += loop.connections_accepted.get();
-  connections_open += loop.connections_open.get();
-  for (std::size_t i = 0; i < kCloseReasonCount; ++i) closed[i] += loop.closed[i].get();
-  frames_received += loop.frames_received.get();
-  bytes_received += loop.bytes_received.get();
-  bytes_sent += loop.bytes_sent.get();
-  frames_oversized += loop.frames_oversized.get();
-  trailing_bytes_dropped += loop.trailing_bytes_dropped.get();
-  backpressure_pauses += loop.backpressure_pauses.get();
-  accept_errors += loop.accept_errors.get();
-  accept_pauses += loop.accept_pauses.get();
-  connections_shed += loop.connections_shed.get();
-  ring_bytes_lent += loop.ring_bytes_lent.get();
-  frames_passed_through += loop.frames_passed_through.get();
-  pass_through_spills += loop.pass_through_spills.get();
-}
-
 // splice(2) into a socket cannot say MSG_NOSIGNAL: a peer's reset would raise SIGPIPE. So pass-
 // through is used only where the process ignores SIGPIPE (ringwire-server's engines do).
 namespace {

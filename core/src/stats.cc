@@ -2,30 +2,83 @@
 
 namespace ringwire {
 
-std::string_view to_string(CloseReason reason) {
+namespace {
+
+struct CloseReasonWords {
+  std::string_view label;
+  std::string_view summary;
+};
+
+// One switch names each reason, so the compiler flags a reason left unnamed.
+CloseReasonWords words_for(CloseReason reason) {
   switch (reason) {
     case CloseReason::kPeerClosed:
-      return "peer_closed";
+      return {"peer_closed", "closed by the peer"};
     case CloseReason::kPeerReset:
-      return "peer_reset";
+      return {"peer_reset", "reset by the peer"};
     case CloseReason::kProtocolError:
-      return "protocol_error";
+      return {"protocol_error", "closed for a protocol error"};
     case CloseReason::kIdleTimeout:
-      return "idle_timeout";
+      return {"idle_timeout", "closed idle"};
     case CloseReason::kDrained:
-      return "drained";
+      return {"drained", "drained"};
     case CloseReason::kDrainTimeout:
-      return "drain_timeout";
+      return {"drain_timeout", "cut off by the drain timeout"};
     case CloseReason::kMaxConnections:
-      return "max_connections";
+      return {"max_connections", "refused over --max-connections"};
     case CloseReason::kOutOfMemory:
-      return "out_of_memory";
+      return {"out_of_memory", "closed for lack of a ring buffer"};
     case CloseReason::kShutdown:
-      return "shutdown";
+      return {"shutdown", "closed at shutdown"};
     case CloseReason::kServiceError:
-      return "service_error";
+      return {"service_error", "closed because the service failed"};
   }
-  return "unknown";
+  return {"unknown", "closed for an unknown reason"};
 }
+
+}  // namespace
+
+std::string_view to_string(CloseReason reason) { return words_for(reason).label; }
+std::string_view summary(CloseReason reason) { return words_for(reason).summary; }
+
+std::string_view to_string(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+  }
+  return "untyped";
+}
+
+void StatsSnapshot::add(const LoopStats& loop) {
+  for (std::size_t i = 0; i < kCounterCount; ++i) values[i] += (loop.*kCounters[i].field).get();
+  for (std::size_t i = 0; i < kCloseReasonCount; ++i) closed[i] += loop.closed[i].get();
+}
+
+namespace {
+
+// Each row names its own field and its own metric, and says something in every column.
+constexpr bool rows_are_well_formed() {
+  for (std::size_t i = 0; i < kCounterCount; ++i) {
+    if (kCounters[i].metric.empty() || kCounters[i].help.empty() || kCounters[i].summary.empty()) {
+      return false;
+    }
+    for (std::size_t j = i + 1; j < kCounterCount; ++j) {
+      if (kCounters[i].field == kCounters[j].field) return false;
+      if (kCounters[i].metric == kCounters[j].metric) return false;
+    }
+    if (kCounters[i].metric == kClosedMetric) return false;
+  }
+  return true;
+}
+static_assert(rows_are_well_formed(),
+              "a row of kCounters is blank or shares a field or a metric name");
+
+// LoopStats holds only Counters, so its size counts them: a field without a row fails here.
+static_assert(sizeof(LoopStats) == (kCounterCount + kCloseReasonCount) * sizeof(Counter),
+              "every Counter of LoopStats needs a row in kCounters (stats.h)");
+
+}  // namespace
 
 }  // namespace ringwire

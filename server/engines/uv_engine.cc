@@ -316,7 +316,7 @@ class UvEngine final : public Engine {
   ~UvEngine() override { stop(); }
 
   void start() override {
-    shared_.exact_balance = config_.balance == "exact";
+    shared_.exact_balance = config_.balance == Balance::kExact;
     // libuv writes with write()/writev(), not send(MSG_NOSIGNAL): without this a peer's reset
     // would kill the process with SIGPIPE instead of failing one write with EPIPE.
     ::signal(SIGPIPE, SIG_IGN);

@@ -1,13 +1,16 @@
 // ringwire-server as a user runs it: the ready line, flags, start-up failures and signals.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cctype>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "ringwire/stats.h"
 #include "support/server_process.h"
 #include "support/test_client.h"
 #include "support/test_server.h"
@@ -60,6 +63,16 @@ TEST(ServerBinaryTest, BadFlagExitsNonZeroWithOneLine) {
   const std::string error = server.stderr_rest();
   EXPECT_NE(error.find("--threads"), std::string::npos) << error;
   EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 1) << error;
+}
+
+TEST(ServerBinaryTest, BadBalanceExitsNonZeroWithOneLine) {
+  ServerProcess server({"--balance", "fair", "--port", "0"});
+  EXPECT_EQ(server.wait_exit(), 2);
+  const std::string error = server.stderr_rest();
+  EXPECT_NE(error.find("--balance"), std::string::npos) << error;
+  EXPECT_NE(error.find("fair"), std::string::npos) << error;
+  EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 1) << error;
+  EXPECT_EQ(server.stdout_line(std::chrono::milliseconds(100)), "");  // no ready line
 }
 
 TEST(ServerBinaryTest, UnknownServiceIsRefused) {
@@ -119,16 +132,34 @@ TEST(ServerBinaryTest, UvEngineServesRefusesAPortInUseAndDrainsOnSigterm) {
   expect_sigterm_drains(server, port);
 }
 
+// The metrics port from the server's "metrics on http://..." log line; 0 (and a failure) if none.
+std::uint16_t metrics_port_of(ServerProcess& server) {
+  const std::string metrics_line = server.stderr_line();
+  std::smatch match;
+  if (!std::regex_search(metrics_line, match, std::regex(R"(http://127\.0\.0\.1:(\d+)/metrics)"))) {
+    ADD_FAILURE() << metrics_line;
+    return 0;
+  }
+  return static_cast<std::uint16_t>(std::stoi(match[1]));
+}
+
+// One GET /metrics: the whole response, headers and body.
+std::string scrape(std::uint16_t metrics_port) {
+  TestClient scraper(metrics_port);
+  const std::string request = "GET /metrics HTTP/1.0\r\n\r\n";
+  scraper.send_all(std::as_bytes(std::span(request)));
+  std::string response;
+  char c;
+  while (::recv(scraper.fd(), &c, 1, 0) == 1) response += c;
+  return response;
+}
+
 TEST(ServerBinaryTest, MetricsEndpointServesPerLoopCountersAsPrometheusText) {
   ServerProcess server({"--port", "0", "--threads", "2", "--metrics-port", "0"});
   const std::uint16_t port = port_of(server.stdout_line());
   ASSERT_NE(port, 0);
-  const std::string metrics_line = server.stderr_line();
-  std::smatch match;
-  ASSERT_TRUE(
-      std::regex_search(metrics_line, match, std::regex(R"(http://127\.0\.0\.1:(\d+)/metrics)")))
-      << metrics_line;
-  const auto metrics_port = static_cast<std::uint16_t>(std::stoi(match[1]));
+  const std::uint16_t metrics_port = metrics_port_of(server);
+  ASSERT_NE(metrics_port, 0);
   {
     TestClient client(port);
     for (int i = 0; i < 3; ++i) {
@@ -136,18 +167,89 @@ TEST(ServerBinaryTest, MetricsEndpointServesPerLoopCountersAsPrometheusText) {
       ASSERT_EQ(client.receive_frame().size(), 10u);
     }
   }
-  TestClient scraper(metrics_port);
-  const std::string request = "GET /metrics HTTP/1.0\r\n\r\n";
-  scraper.send_all(std::as_bytes(std::span(request)));
-  std::string response;
-  char c;
-  while (::recv(scraper.fd(), &c, 1, 0) == 1) response += c;
+  const std::string response = scrape(metrics_port);
   EXPECT_TRUE(response.starts_with("HTTP/1.0 200 OK")) << response;
   EXPECT_NE(response.find("ringwire_connections_open{loop=\"1\"}"), std::string::npos);
   // The three frames were counted on whichever loop took the connection.
   std::regex frames(R"(ringwire_frames_received_total\{loop="\d"\} 3)");
   EXPECT_TRUE(std::regex_search(response, frames)) << response;
   EXPECT_NE(response.find("reason=\"peer_closed\""), std::string::npos);
+  EXPECT_NE(response.find("# TYPE ringwire_connections_shed_total counter\n"), std::string::npos)
+      << response;
+  EXPECT_NE(response.find("ringwire_connections_shed_total{loop=\"0\"} 0\n"), std::string::npos)
+      << response;
+}
+
+// Every counter of the table, and every close reason, is on /metrics with its HELP and TYPE
+// lines and a value for each loop: a counter cannot be counted and left unexported.
+TEST(ServerBinaryTest, MetricsEndpointExportsEveryCounterOfTheTable) {
+  ServerProcess server({"--port", "0", "--threads", "2", "--metrics-port", "0"});
+  ASSERT_NE(port_of(server.stdout_line()), 0);
+  const std::uint16_t metrics_port = metrics_port_of(server);
+  ASSERT_NE(metrics_port, 0);
+  const std::string response = scrape(metrics_port);
+  ASSERT_TRUE(response.starts_with("HTTP/1.0 200 OK")) << response;
+  const auto has = [&](const std::string& text) {
+    return response.find(text) != std::string::npos;
+  };
+  for (const CounterInfo& counter : kCounters) {
+    const std::string name(counter.metric);
+    EXPECT_TRUE(has(fmt::format("\n# HELP {} {}\n", name, counter.help))) << name;
+    EXPECT_TRUE(has(fmt::format("\n# TYPE {} {}\n", name, to_string(counter.type)))) << name;
+    for (int loop = 0; loop < 2; ++loop) {
+      EXPECT_TRUE(has(fmt::format("\n{}{{loop=\"{}\"}} ", name, loop))) << name;
+    }
+  }
+  EXPECT_TRUE(has(fmt::format("\n# HELP {} {}\n", kClosedMetric, kClosedHelp)));
+  EXPECT_TRUE(has(fmt::format("\n# TYPE {} counter\n", kClosedMetric)));
+  for (std::size_t reason = 0; reason < kCloseReasonCount; ++reason) {
+    const std::string_view label = to_string(static_cast<CloseReason>(reason));
+    for (int loop = 0; loop < 2; ++loop) {
+      EXPECT_TRUE(
+          has(fmt::format("\n{}{{loop=\"{}\",reason=\"{}\"}} 0\n", kClosedMetric, loop, label)))
+          << label;
+    }
+  }
+  EXPECT_TRUE(has("\n# TYPE ringwire_connections_shed_total counter\n"));
+}
+
+// The number just before `words` in `line` ("... 3 frame(s) received, ..."), or -1.
+long long value_before(const std::string& line, std::string_view words) {
+  const std::size_t at = line.find(fmt::format(" {}", words));
+  if (at == std::string::npos) return -1;
+  std::size_t start = at;
+  while (start > 0 && std::isdigit(static_cast<unsigned char>(line[start - 1]))) --start;
+  if (start == at) return -1;
+  return std::stoll(line.substr(start, at - start));
+}
+
+// The exit line walks the same table: every counter and every close reason, each with its value.
+TEST(ServerBinaryTest, ExitLineReportsEveryCounterAndCloseReason) {
+  ServerProcess server({"--port", "0", "--threads", "2", "--log-level", "info"});
+  const std::uint16_t port = port_of(server.stdout_line());
+  ASSERT_NE(port, 0);
+  TestClient client(port);
+  client.send_frame(random_payload(10, 1));
+  ASSERT_EQ(client.receive_frame().size(), 10u);
+  server.signal(SIGTERM);
+  EXPECT_TRUE(client.wait_closed());  // quiet, so drained
+  client.close();
+  ASSERT_EQ(server.wait_exit(), 0);
+  const std::string log = server.stderr_rest();
+  const std::size_t at = log.find("stopped:");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  for (const CounterInfo& counter : kCounters) {
+    EXPECT_GE(value_before(line, counter.summary), 0) << counter.summary << " in " << line;
+  }
+  for (std::size_t reason = 0; reason < kCloseReasonCount; ++reason) {
+    const std::string_view words = summary(static_cast<CloseReason>(reason));
+    EXPECT_GE(value_before(line, words), 0) << words << " in " << line;
+  }
+  EXPECT_EQ(value_before(line, "connection(s) accepted"), 1) << line;
+  EXPECT_EQ(value_before(line, "frame(s) received"), 1) << line;
+  EXPECT_EQ(value_before(line, summary(CloseReason::kDrained)), 1) << line;
+  EXPECT_EQ(value_before(line, "connection(s) still open"), 0) << line;
 }
 
 }  // namespace

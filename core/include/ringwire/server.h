@@ -36,29 +36,6 @@ struct ServerOptions {
   Balance balance = Balance::kKernel;
 };
 
-struct StatsSnapshot {
-  std::uint64_t connections_accepted = 0;
-  std::uint64_t connections_open = 0;
-  std::uint64_t closed[kCloseReasonCount] = {};
-  std::uint64_t frames_received = 0;
-  std::uint64_t bytes_received = 0;
-  std::uint64_t bytes_sent = 0;
-  std::uint64_t frames_oversized = 0;
-  std::uint64_t trailing_bytes_dropped = 0;
-  std::uint64_t backpressure_pauses = 0;
-  std::uint64_t accept_errors = 0;
-  std::uint64_t accept_pauses = 0;
-  std::uint64_t connections_shed = 0;
-  std::uint64_t ring_bytes_lent = 0;
-  std::uint64_t frames_passed_through = 0;
-  std::uint64_t pass_through_spills = 0;
-
-  std::uint64_t closed_for(CloseReason reason) const {
-    return closed[static_cast<std::size_t>(reason)];
-  }
-  void add(const LoopStats& loop);
-};
-
 class Server {
  public:
   Server(Reactor& reactor, ServerOptions options, ServiceFactory make_service);

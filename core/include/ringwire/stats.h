@@ -1,6 +1,8 @@
 #pragma once
-// Counters of one loop. Written only by that loop's thread (a plain load and store, no locked
-// instruction), read by any thread (metrics, tests, the drain report).
+// Counters of one loop, and the one table that names them. A LoopStats is written only by its
+// loop's thread (a plain load and store, no locked instruction) and read by any thread (metrics,
+// tests, the exit line) through a StatsSnapshot. Everything that reports counters walks kCounters,
+// so a new counter is a LoopStats field plus one row there.
 
 #include <array>
 #include <atomic>
@@ -37,8 +39,10 @@ enum class CloseReason : std::uint8_t {
   kShutdown,        // the server stopped without draining
   kServiceError,    // the service threw on a frame
 };
-inline constexpr std::size_t kCloseReasonCount = 10;
-std::string_view to_string(CloseReason reason);
+inline constexpr std::size_t kCloseReasonCount =
+    static_cast<std::size_t>(CloseReason::kServiceError) + 1;
+std::string_view to_string(CloseReason reason);  // the metric label: "drain_timeout"
+std::string_view summary(CloseReason reason);    // the exit line's words: "cut off by the ..."
 
 struct LoopStats {
   Counter connections_accepted;
@@ -61,6 +65,82 @@ struct LoopStats {
   std::uint64_t closed_for(CloseReason reason) const {
     return closed[static_cast<std::size_t>(reason)].get();
   }
+};
+
+// How a counter is exposed: a total that only grows, or a level that goes up and down.
+enum class MetricType : std::uint8_t { kCounter, kGauge };
+std::string_view to_string(MetricType type);  // Prometheus's words: "counter", "gauge"
+
+// One row per Counter field of LoopStats (the closes, an array, are the labelled metric below).
+// Metric names are an interface that scripts scrape: add names, never rename one.
+struct CounterInfo {
+  Counter LoopStats::*field;
+  std::string_view metric;  // Prometheus name
+  MetricType type;
+  std::string_view help;     // Prometheus HELP text
+  std::string_view summary;  // the exit line's words after the value: "{value} {summary}"
+};
+
+inline constexpr CounterInfo kCounters[] = {
+    {&LoopStats::connections_accepted, "ringwire_connections_accepted_total", MetricType::kCounter,
+     "Connections accepted", "connection(s) accepted"},
+    {&LoopStats::connections_open, "ringwire_connections_open", MetricType::kGauge,
+     "Connections open now", "connection(s) still open"},
+    {&LoopStats::frames_received, "ringwire_frames_received_total", MetricType::kCounter,
+     "Complete frames received", "frame(s) received"},
+    {&LoopStats::bytes_received, "ringwire_bytes_received_total", MetricType::kCounter,
+     "Bytes received", "byte(s) in"},
+    {&LoopStats::bytes_sent, "ringwire_bytes_sent_total", MetricType::kCounter, "Bytes sent",
+     "byte(s) out"},
+    {&LoopStats::frames_oversized, "ringwire_frames_oversized_total", MetricType::kCounter,
+     "Frames whose length exceeded --max-frame", "oversized frame(s)"},
+    {&LoopStats::trailing_bytes_dropped, "ringwire_trailing_bytes_dropped_total",
+     MetricType::kCounter, "Bytes of incomplete frames dropped at close",
+     "trailing byte(s) dropped"},
+    {&LoopStats::backpressure_pauses, "ringwire_backpressure_pauses_total", MetricType::kCounter,
+     "Times reading paused for unsent output", "backpressure pause(s)"},
+    {&LoopStats::accept_errors, "ringwire_accept_errors_total", MetricType::kCounter,
+     "Failed accepts (EMFILE, ENFILE, ...)", "failed accept(s)"},
+    {&LoopStats::accept_pauses, "ringwire_accept_pauses_total", MetricType::kCounter,
+     "Times accepting paused for lack of descriptors", "accept pause(s)"},
+    {&LoopStats::connections_shed, "ringwire_connections_shed_total", MetricType::kCounter,
+     "Connections accepted and closed at once for lack of descriptors",
+     "shed for lack of descriptors"},
+    {&LoopStats::ring_bytes_lent, "ringwire_ring_bytes_lent", MetricType::kGauge,
+     "Ring buffer bytes held by connections now", "ring byte(s) still lent"},
+    {&LoopStats::frames_passed_through, "ringwire_frames_passed_through_total",
+     MetricType::kCounter, "Large echoed frames moved with splice(2)", "frame(s) passed through"},
+    {&LoopStats::pass_through_spills, "ringwire_pass_through_spills_total", MetricType::kCounter,
+     "Passed-through frames moved back to a ring buffer", "pass-through spill(s)"},
+};
+inline constexpr std::size_t kCounterCount = std::size(kCounters);
+
+// LoopStats::closed, exposed as one counter labelled reason="to_string(reason)".
+inline constexpr std::string_view kClosedMetric = "ringwire_connections_closed_total";
+inline constexpr std::string_view kClosedHelp = "Connections closed, by reason";
+
+// The row of `field` in kCounters. O(rows); constant-folded where `field` is a constant.
+constexpr std::size_t counter_index(Counter LoopStats::*field) {
+  for (std::size_t i = 0; i < kCounterCount; ++i) {
+    if (kCounters[i].field == field) return i;
+  }
+  return kCounterCount;  // unreachable: every Counter field has a row (checked in stats.cc)
+}
+
+// StatsSnapshot: the counters of one loop, or the sum over several, as plain numbers. Each counter
+// is read on its own (relaxed), so a snapshot of a running loop is not one instant across counters.
+struct StatsSnapshot {
+  std::array<std::uint64_t, kCounterCount> values{};      // in kCounters' order
+  std::array<std::uint64_t, kCloseReasonCount> closed{};  // indexed by CloseReason
+
+  // snapshot[&LoopStats::bytes_sent]
+  std::uint64_t operator[](Counter LoopStats::*field) const {
+    return values.at(counter_index(field));
+  }
+  std::uint64_t closed_for(CloseReason reason) const {
+    return closed[static_cast<std::size_t>(reason)];
+  }
+  void add(const LoopStats& loop);
 };
 
 }  // namespace ringwire
