@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       "payload) and reports throughput, latency percentiles and errors. Closed loop by default "
       "(--depth frames in flight per connection); open loop with --rate."};
   app.set_help_all_flag("--help-all", "Help for every subcommand");
+  app.set_version_flag("--version", version_line());
   LoadOptions options;
   add_run_options(app, options);
 

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <stdexcept>
 
+#include "version.h"
+
 namespace ringwire::load {
 
 std::string_view to_string(ServiceKind kind) {
@@ -17,6 +19,10 @@ std::string_view to_string(ServiceKind kind) {
       return "sized";
   }
   return "?";
+}
+
+std::string version_line() {
+  return fmt::format("ringwire-load {} (commit {})", RINGWIRE_LOAD_VERSION, RINGWIRE_LOAD_COMMIT);
 }
 
 std::size_t LoadOptions::reply_frame_size() const {

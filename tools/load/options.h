@@ -44,6 +44,9 @@ struct LoadOptions {
   std::size_t request_frame_size() const { return kFrameHeaderSize + size; }
 };
 
+// "ringwire-load 0.1.0 (commit 0123456789ab)": the project version and the git commit built.
+std::string version_line();
+
 // Adds the run options (every flag but the sweep's) to `app`, bound to `options`.
 void add_run_options(CLI::App& app, LoadOptions& options);
 // Checks the combination; throws std::invalid_argument with one line naming the problem.
