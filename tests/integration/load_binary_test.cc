@@ -1,11 +1,14 @@
-// ringwire-load as a user runs it: --version.
+// ringwire-load as a user runs it: --version, usage errors, a refused port.
 // Each test runs the binary this build made, with its stdout and stderr captured, against
 // loopback only, and kills it if it outlives its bound.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,12 +93,66 @@ Outcome run_load_binary(std::vector<std::string> args,
   return outcome;
 }
 
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t from = 0;
+  while (from < text.size()) {
+    const std::size_t end = text.find('\n', from);
+    lines.push_back(text.substr(from, end == std::string::npos ? end : end - from));
+    if (end == std::string::npos) break;
+    from = end + 1;
+  }
+  return lines;
+}
+
+// A loopback port nothing listens on: bound (so it was free), then closed.
+std::uint16_t closed_loopback_port() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    throw std::runtime_error("bind");
+  }
+  socklen_t length = sizeof address;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
+  return ntohs(address.sin_port);
+}
+
 TEST(LoadBinary, VersionPrintsTheProjectVersionAndCommit) {
   const Outcome r = run_load_binary({"--version"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(
       std::regex_match(r.out, std::regex(R"(ringwire-load \d+\.\d+\.\d+ \(commit \S+\)\n)")))
       << r.out;
+}
+
+TEST(LoadBinary, UsageErrorsExitTwoWithOneLine) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--no-such-flag"},
+                                               {"--connections", "0"},
+                                               {"--rate", "fast"},
+                                               {"--service", "mirror"},
+                                               {"sweep", "--connections", "1"}}) {
+    const Outcome r = run_load_binary(args);
+    const std::string shown = args.front() + (args.size() > 1 ? " " + args[1] : "");
+    EXPECT_EQ(r.status, 2) << shown << ": " << r.err;
+    const auto lines = lines_of(r.err);
+    ASSERT_EQ(lines.size(), 1u) << shown << ": " << r.err;
+    EXPECT_EQ(lines[0].rfind("ringwire-load: ", 0), 0u) << lines[0];
+    EXPECT_EQ(r.out, "") << shown;
+  }
+}
+
+TEST(LoadBinary, RefusedPortFailsFastWithOneLine) {
+  const std::uint16_t port = closed_loopback_port();
+  const Outcome r = run_load_binary({"--host", "127.0.0.1", "--port", std::to_string(port),
+                                     "--connections", "4", "--duration", "30", "--warmup", "5"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  EXPECT_EQ(r.err,
+            "ringwire-load: connect 127.0.0.1:" + std::to_string(port) + ": Connection refused\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_LT(r.seconds, 5.0) << "it must not run the --warmup and --duration it was given";
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // ringwire-load: the load generator (DESIGN §2). Parses the command line, then runs one
 // measurement (run_load), a sweep (run_sweep) or merges saved runs (run_merge), and prints the
-// report.
+// report. Exit statuses: see kExit* in options.h (and the --help footer).
 
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <string>
 
 #include "json_report.h"
 #include "load.h"
@@ -21,6 +23,9 @@ int main(int argc, char** argv) {
       "(--depth frames in flight per connection); open loop with --rate."};
   app.set_help_all_flag("--help-all", "Help for every subcommand");
   app.set_version_flag("--version", version_line());
+  app.footer(
+      "Exit status: 0 ok; 1 the run counted errors (or failed); 2 usage: a bad flag or value, or a "
+      "preflight refusal; 3 not one connection could be established.");
   LoadOptions options;
   add_run_options(app, options);
 
@@ -50,7 +55,18 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   merge_cmd->add_option("--json", merge.json_file, "Write the merged result here");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --help-all, --version: printed on stdout
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, the program's name first, and one exit status for every usage error (CLI11's own
+    // codes, 104-114, say which check failed, which no script should have to know).
+    std::string line = e.what();
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    fmt::print(stderr, "ringwire-load: {} (see --help)\n", line);
+    return kExitUsage;
+  }
 
   try {
     if (merge_cmd->parsed()) return run_merge(merge);
@@ -59,15 +75,20 @@ int main(int argc, char** argv) {
       return run_sweep(sweep);
     }
     const LoadResult result = run_load(options);
+    if (result.connections_established == 0) {
+      // Nothing was measured: a report of zeros would only hide the one thing worth saying.
+      fmt::print(stderr, "ringwire-load: {}\n", format_no_connection(result));
+      return kExitNoConnection;
+    }
     fmt::print("{}", format_report(result));
     std::fflush(stdout);
     if (!options.json_file.empty()) write_json_file(options.json_file, to_json(result));
-    return result.totals.error_total() == 0 ? 0 : 3;
+    return result.totals.error_total() == 0 ? kExitOk : kExitRunErrors;
   } catch (const StartError& e) {
     fmt::print(stderr, "ringwire-load: {}\n", e.what());
-    return 2;
+    return kExitUsage;
   } catch (const std::exception& e) {
     fmt::print(stderr, "ringwire-load: {}\n", e.what());
-    return 1;
+    return kExitRunErrors;
   }
 }

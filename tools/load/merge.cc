@@ -217,7 +217,7 @@ int run_merge(const MergeOptions& options) {
     j["merged_from"] = options.files;
     write_json_file(options.json_file, j);
   }
-  return merged.totals.error_total() == 0 ? 0 : 3;
+  return merged.totals.error_total() == 0 ? kExitOk : kExitRunErrors;
 }
 
 }  // namespace ringwire::load

@@ -47,6 +47,12 @@ struct LoadOptions {
 // "ringwire-load 0.1.0 (commit 0123456789ab)": the project version and the git commit built.
 std::string version_line();
 
+// Exit statuses of ringwire-load, one style for every subcommand (listed in --help).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRunErrors = 1;     // the run (or merge) counted errors; or it failed
+inline constexpr int kExitUsage = 2;         // a bad flag or value, or a preflight refusal
+inline constexpr int kExitNoConnection = 3;  // not one connection could be established
+
 // Adds the run options (every flag but the sweep's) to `app`, bound to `options`.
 void add_run_options(CLI::App& app, LoadOptions& options);
 // Checks the combination; throws std::invalid_argument with one line naming the problem.
