@@ -1,4 +1,4 @@
-// ringwire-load as a user runs it: --version, usage errors, a refused port.
+// ringwire-load as a user runs it: --version, usage errors, a refused port, `--json -`.
 // Each test runs the binary this build made, with its stdout and stderr captured, against
 // loopback only, and kills it if it outlives its bound.
 
@@ -13,17 +13,20 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "ringwire/unique_fd.h"
+#include "support/blocking_server.h"
 
 namespace ringwire::load {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using testing::BlockingServer;
 
 struct Outcome {
   int status = -1;  // exit status; 128 + signal when killed; -1 when it outlived the bound
@@ -153,6 +156,20 @@ TEST(LoadBinary, RefusedPortFailsFastWithOneLine) {
             "ringwire-load: connect 127.0.0.1:" + std::to_string(port) + ": Connection refused\n");
   EXPECT_EQ(r.out, "");
   EXPECT_LT(r.seconds, 5.0) << "it must not run the --warmup and --duration it was given";
+}
+
+TEST(LoadBinary, JsonDashWritesTheJsonToStdoutAndTheReportToStderr) {
+  BlockingServer server;
+  const Outcome r =
+      run_load_binary({"--port", std::to_string(server.port()), "--connections", "2", "--duration",
+                       "0.3", "--warmup", "0", "--no-live", "--json", "-"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);  // the whole of stdout is the JSON
+  EXPECT_GT(j.at("frames_per_s").get<double>(), 0);
+  EXPECT_EQ(j.at("errors").get<int>(), 0);
+  EXPECT_EQ(j.at("connections").get<int>(), 2);
+  EXPECT_NE(r.err.find("p99"), std::string::npos) << "the human report goes to stderr: " << r.err;
+  EXPECT_EQ(::access("-", F_OK), -1) << "no file named '-' may be written";
 }
 
 }  // namespace

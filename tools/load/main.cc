@@ -80,8 +80,10 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "ringwire-load: {}\n", format_no_connection(result));
       return kExitNoConnection;
     }
-    fmt::print("{}", format_report(result));
-    std::fflush(stdout);
+    // `--json -` puts the JSON on stdout, so the human report moves to stderr.
+    std::FILE* report_out = options.json_file == kStdoutPath ? stderr : stdout;
+    fmt::print(report_out, "{}", format_report(result));
+    std::fflush(report_out);
     if (!options.json_file.empty()) write_json_file(options.json_file, to_json(result));
     return result.totals.error_total() == 0 ? kExitOk : kExitRunErrors;
   } catch (const StartError& e) {
