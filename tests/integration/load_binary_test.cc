@@ -1,9 +1,10 @@
-// ringwire-load as a user runs it: --version, usage errors, a refused port, `--json -`.
+// ringwire-load as a user runs it: --version, usage errors, a refused port, `--json -`, --hgrm.
 // Each test runs the binary this build made, with its stdout and stderr captured, against
 // loopback only, and kills it if it outlives its bound.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -13,8 +14,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -170,6 +173,38 @@ TEST(LoadBinary, JsonDashWritesTheJsonToStdoutAndTheReportToStderr) {
   EXPECT_EQ(j.at("connections").get<int>(), 2);
   EXPECT_NE(r.err.find("p99"), std::string::npos) << "the human report goes to stderr: " << r.err;
   EXPECT_EQ(::access("-", F_OK), -1) << "no file named '-' may be written";
+}
+
+TEST(LoadBinary, HgrmWritesTheLatencyDistribution) {
+  BlockingServer server;
+  char dir_template[] = "/tmp/load_binary_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string path = std::string(dir_template) + "/run.hgrm";
+  const Outcome r =
+      run_load_binary({"--port", std::to_string(server.port()), "--connections", "2", "--duration",
+                       "0.3", "--warmup", "0", "--no-live", "--json", "-", "--hgrm", path});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string hgrm = text.str();
+  ::unlink(path.c_str());
+  ::rmdir(dir_template);
+  EXPECT_EQ(hgrm.rfind("       Value     Percentile TotalCount 1/(1-Percentile)\n\n", 0), 0u)
+      << hgrm;
+  // The same samples as the JSON's latency histogram: its count is the footer's total.
+  const std::string total =
+      fmt::format("Total count    = {:12d}]", j.at("latency_us").at("count").get<std::uint64_t>());
+  EXPECT_NE(hgrm.find(total), std::string::npos) << total << "\n" << hgrm;
+  EXPECT_NE(hgrm.find("#[Buckets =           32, SubBuckets     =         2048]"),
+            std::string::npos);
+}
+
+TEST(LoadBinary, JsonAndHgrmCannotBothTakeStdout) {
+  const Outcome r = run_load_binary({"--port", "1", "--json", "-", "--hgrm", "-"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(r.err, "ringwire-load: --json - and --hgrm - cannot both write standard output\n");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 
+#include "hgrm.h"
 #include "json_report.h"
 #include "load.h"
 #include "merge.h"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   add_run_options(*sweep_cmd, options);
   sweep_cmd->remove_option(sweep_cmd->get_option("--connections"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--json"));
+  sweep_cmd->remove_option(sweep_cmd->get_option("--hgrm"));
   sweep_cmd->add_option("--connections,-c", sweep.connections, "Connection counts, e.g. 1,10,100")
       ->delimiter(',')
       ->required();
@@ -80,11 +82,13 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "ringwire-load: {}\n", format_no_connection(result));
       return kExitNoConnection;
     }
-    // `--json -` puts the JSON on stdout, so the human report moves to stderr.
-    std::FILE* report_out = options.json_file == kStdoutPath ? stderr : stdout;
+    // `--json -` or `--hgrm -` takes stdout, so the human report moves to stderr.
+    std::FILE* report_out =
+        options.json_file == kStdoutPath || options.hgrm_file == kStdoutPath ? stderr : stdout;
     fmt::print(report_out, "{}", format_report(result));
     std::fflush(report_out);
     if (!options.json_file.empty()) write_json_file(options.json_file, to_json(result));
+    if (!options.hgrm_file.empty()) write_hgrm_file(options.hgrm_file, result.totals.latency);
     return result.totals.error_total() == 0 ? kExitOk : kExitRunErrors;
   } catch (const StartError& e) {
     fmt::print(stderr, "ringwire-load: {}\n", e.what());
