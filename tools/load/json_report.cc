@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <stdexcept>
 #include <thread>
 
@@ -145,6 +146,13 @@ nlohmann::json to_json(const LoadResult& r) {
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& value) {
+  if (path == kStdoutPath) {
+    std::cout << value.dump(2) << '\n' << std::flush;
+    if (!std::cout)
+      throw std::runtime_error(std::string("cannot write standard output: ") +
+                               std::strerror(errno));
+    return;
+  }
   std::ofstream out(path);
   out << value.dump(2) << '\n';
   if (!out) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));

@@ -13,7 +13,10 @@ namespace ringwire::load {
 nlohmann::json to_json(const LoadResult& result);
 nlohmann::json histogram_json(const Histogram& h);  // percentiles in µs, plus "encoded"
 nlohmann::json machine_json();
-// Writes `value` to `path`; throws std::runtime_error naming the file on failure.
+// The --json (and --hgrm) path that means standard output.
+inline constexpr std::string_view kStdoutPath = "-";
+// Writes `value` to `path` ("-": standard output); throws std::runtime_error naming the file on
+// failure.
 void write_json_file(const std::string& path, const nlohmann::json& value);
 
 }  // namespace ringwire::load

@@ -1,12 +1,15 @@
 // ringwire-load: the load generator (DESIGN §2). Parses the command line, then runs one
 // measurement (run_load), a sweep (run_sweep) or merges saved runs (run_merge), and prints the
-// report.
+// report. Exit statuses: see kExit* in options.h (and the --help footer).
 
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <string>
 
+#include "hgrm.h"
 #include "json_report.h"
 #include "load.h"
 #include "merge.h"
@@ -20,6 +23,10 @@ int main(int argc, char** argv) {
       "payload) and reports throughput, latency percentiles and errors. Closed loop by default "
       "(--depth frames in flight per connection); open loop with --rate."};
   app.set_help_all_flag("--help-all", "Help for every subcommand");
+  app.set_version_flag("--version", version_line());
+  app.footer(
+      "Exit status: 0 ok; 1 the run counted errors (or failed); 2 usage: a bad flag or value, or a "
+      "preflight refusal; 3 not one connection could be established.");
   LoadOptions options;
   add_run_options(app, options);
 
@@ -32,6 +39,7 @@ int main(int argc, char** argv) {
   add_run_options(*sweep_cmd, options);
   sweep_cmd->remove_option(sweep_cmd->get_option("--connections"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--json"));
+  sweep_cmd->remove_option(sweep_cmd->get_option("--hgrm"));
   sweep_cmd->add_option("--connections,-c", sweep.connections, "Connection counts, e.g. 1,10,100")
       ->delimiter(',')
       ->required();
@@ -49,7 +57,18 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   merge_cmd->add_option("--json", merge.json_file, "Write the merged result here");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --help-all, --version: printed on stdout
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, the program's name first, and one exit status for every usage error (CLI11's own
+    // codes, 104-114, say which check failed, which no script should have to know).
+    std::string line = e.what();
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    fmt::print(stderr, "ringwire-load: {} (see --help)\n", line);
+    return kExitUsage;
+  }
 
   try {
     if (merge_cmd->parsed()) return run_merge(merge);
@@ -58,15 +77,24 @@ int main(int argc, char** argv) {
       return run_sweep(sweep);
     }
     const LoadResult result = run_load(options);
-    fmt::print("{}", format_report(result));
-    std::fflush(stdout);
+    if (result.connections_established == 0) {
+      // Nothing was measured: a report of zeros would only hide the one thing worth saying.
+      fmt::print(stderr, "ringwire-load: {}\n", format_no_connection(result));
+      return kExitNoConnection;
+    }
+    // `--json -` or `--hgrm -` takes stdout, so the human report moves to stderr.
+    std::FILE* report_out =
+        options.json_file == kStdoutPath || options.hgrm_file == kStdoutPath ? stderr : stdout;
+    fmt::print(report_out, "{}", format_report(result));
+    std::fflush(report_out);
     if (!options.json_file.empty()) write_json_file(options.json_file, to_json(result));
-    return result.totals.error_total() == 0 ? 0 : 3;
+    if (!options.hgrm_file.empty()) write_hgrm_file(options.hgrm_file, result.totals.latency);
+    return result.totals.error_total() == 0 ? kExitOk : kExitRunErrors;
   } catch (const StartError& e) {
     fmt::print(stderr, "ringwire-load: {}\n", e.what());
-    return 2;
+    return kExitUsage;
   } catch (const std::exception& e) {
     fmt::print(stderr, "ringwire-load: {}\n", e.what());
-    return 1;
+    return kExitRunErrors;
   }
 }

@@ -208,16 +208,19 @@ int run_merge(const MergeOptions& options) {
     machines.push_back(j.value("machine", nlohmann::json::object()));
   }
   const LoadResult merged = merge_results(runs);
-  fmt::print("{}", format_report(merged));
-  fmt::print("  merged from {} run(s): {}\n", runs.size(), fmt::join(options.files, " "));
-  std::fflush(stdout);
+  // `--json -` puts the JSON on stdout, so the human report moves to stderr.
+  std::FILE* report_out = options.json_file == kStdoutPath ? stderr : stdout;
+  fmt::print(report_out, "{}", format_report(merged));
+  fmt::print(report_out, "  merged from {} run(s): {}\n", runs.size(),
+             fmt::join(options.files, " "));
+  std::fflush(report_out);
   if (!options.json_file.empty()) {
     nlohmann::json j = to_json(merged);
     j["machine"] = std::move(machines);  // one per run, in the order given
     j["merged_from"] = options.files;
     write_json_file(options.json_file, j);
   }
-  return merged.totals.error_total() == 0 ? 0 : 3;
+  return merged.totals.error_total() == 0 ? kExitOk : kExitRunErrors;
 }
 
 }  // namespace ringwire::load

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <stdexcept>
 
+#include "version.h"
+
 namespace ringwire::load {
 
 std::string_view to_string(ServiceKind kind) {
@@ -17,6 +19,10 @@ std::string_view to_string(ServiceKind kind) {
       return "sized";
   }
   return "?";
+}
+
+std::string version_line() {
+  return fmt::format("ringwire-load {} (commit {})", RINGWIRE_LOAD_VERSION, RINGWIRE_LOAD_COMMIT);
 }
 
 std::size_t LoadOptions::reply_frame_size() const {
@@ -79,7 +85,12 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
                  "Local addresses to connect from, round-robin (e.g. 127.0.0.1,127.0.0.2): each "
                  "adds one source address's ephemeral ports")
       ->delimiter(',');
-  app.add_option("--json", o.json_file, "Write the result as JSON to FILE")->option_text("FILE");
+  app.add_option("--json", o.json_file, "Write the result as JSON to FILE ('-': standard output)")
+      ->option_text("FILE");
+  app.add_option("--hgrm", o.hgrm_file,
+                 "Write the latency percentile distribution to FILE in HdrHistogram's .hgrm text "
+                 "(values in microseconds; '-': standard output)")
+      ->option_text("FILE");
   app.add_flag("--verify,!--no-verify", o.verify,
                "Check every reply: length, sequence, content (on by default)");
   app.add_flag("--live,!--no-live", o.live,
@@ -90,6 +101,8 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
 
 void validate(const LoadOptions& o) {
   auto fail = [](std::string line) { throw std::invalid_argument(std::move(line)); };
+  if (o.json_file == "-" && o.hgrm_file == "-")
+    fail("--json - and --hgrm - cannot both write standard output");
   if (o.size > o.max_frame)
     fail(fmt::format("--size {} exceeds --max-frame {}", o.size, o.max_frame));
   if (o.service == ServiceKind::kSized && o.size < 4) {

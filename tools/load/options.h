@@ -33,6 +33,7 @@ struct LoadOptions {
   double connect_rate = 0;           // new connections/s in total; 0 = as fast as possible
   std::vector<std::string> sources;  // local addresses to connect from, used round-robin
   std::string json_file;
+  std::string hgrm_file;  // the latency distribution in HdrHistogram's .hgrm text
   bool verify = true;
   bool live = true;  // the live line every second on stderr
   std::uint32_t max_frame = kDefaultMaxFrame;
@@ -43,6 +44,15 @@ struct LoadOptions {
   std::size_t reply_frame_size() const;
   std::size_t request_frame_size() const { return kFrameHeaderSize + size; }
 };
+
+// "ringwire-load 0.1.0 (commit 0123456789ab)": the project version and the git commit built.
+std::string version_line();
+
+// Exit statuses of ringwire-load, one style for every subcommand (listed in --help).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRunErrors = 1;     // the run (or merge) counted errors; or it failed
+inline constexpr int kExitUsage = 2;         // a bad flag or value, or a preflight refusal
+inline constexpr int kExitNoConnection = 3;  // not one connection could be established
 
 // Adds the run options (every flag but the sweep's) to `app`, bound to `options`.
 void add_run_options(CLI::App& app, LoadOptions& options);

@@ -27,6 +27,18 @@ void percentile_row(std::string& out, const char* name, const Histogram& h) {
 
 }  // namespace
 
+std::string format_no_connection(const LoadResult& result) {
+  const auto& errors = result.totals.connect_errors;
+  const auto commonest =
+      std::max_element(errors.begin(), errors.end(),
+                       [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (commonest != errors.end()) {
+    return fmt::format("connect {}: {}", result.server, std::strerror(commonest->first));
+  }
+  return fmt::format("connect {}: no connection established before the run was to start",
+                     result.server);
+}
+
 std::string format_latency(std::uint64_t ns) {
   const auto v = static_cast<double>(ns);
   if (ns < 1'000) return fmt::format("{}ns", ns);

@@ -2,7 +2,6 @@
 
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/timerfd.h>
 
 #include <algorithm>
 #include <system_error>
@@ -91,18 +90,16 @@ Worker::Worker(const LoadOptions& options, std::size_t index, const SocketAddres
   if (options.open_loop()) {
     schedule_.emplace(options.rate, options.connections, global_indices_);
     touched_mark_.assign(connections_.size(), false);
-    timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-    if (!timer_fd_) throw std::system_error(errno, std::generic_category(), "timerfd_create");
   }
 }
 
 Worker::~Worker() = default;
 
 void Worker::begin_connect() {
-  // Timer slack: the kernel may delay this thread's timers by up to the slack (50 µs by
+  // Timer slack: the kernel may delay this thread's timed waits by up to the slack (50 µs by
   // default) to batch wake-ups; the open-loop schedule wants its deadlines to the microsecond.
-  ::prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
-  if (timer_fd_) timer_token_ = loop_.add_io(timer_fd_.get(), Interest::kRead, *this);
+  // 1 ns is the least there is (0 would restore the default).
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   connect_start_ns_ = now_ns();
   connect_more();
 }
@@ -178,17 +175,12 @@ void Worker::start_sending() {
 }
 
 void Worker::arm_schedule_timer(std::int64_t deadline_ns) {
-  itimerspec spec{};
-  spec.it_value.tv_sec = static_cast<time_t>(deadline_ns / 1'000'000'000);
-  spec.it_value.tv_nsec = static_cast<long>(deadline_ns % 1'000'000'000);
-  if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
-  ::timerfd_settime(timer_fd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
-}
-
-void Worker::on_io(const Event&) {
-  std::uint64_t expirations = 0;
-  if (::read(timer_fd_.get(), &expirations, sizeof expirations) < 0) return;
-  run_schedule();
+  // A loop timer: the loop's own wait (epoll_pwait2, nanosecond timeout) ends at the deadline.
+  // A deadline already past runs on the next turn, after the events that turn brings.
+  schedule_timer_ = loop_.add_timer(to_time_point(deadline_ns), [this] {
+    schedule_timer_ = kNoTimer;
+    run_schedule();
+  });
 }
 
 void Worker::run_schedule() {
@@ -231,8 +223,8 @@ void Worker::end_window() {
 
 void Worker::close_all() {
   for (auto& connection : connections_) connection->close();
-  if (timer_token_ != 0) loop_.remove_io(timer_token_);
-  timer_token_ = 0;
+  loop_.cancel_timer(schedule_timer_);
+  schedule_timer_ = kNoTimer;
 }
 
 void Worker::shut_down() {

@@ -1,8 +1,12 @@
 #pragma once
 // Worker: one load thread. Owns its EventLoop, its share of the connections, its open-loop
-// schedule and timer (a timerfd: nanosecond deadlines, not the loop's coarser wait timeout) and its
-// ThreadStats. Constructed and read by the controlling thread; everything else runs on the
-// worker's loop thread, reached only through EventLoop::post().
+// schedule and its ThreadStats. Constructed and read by the controlling thread; everything else
+// runs on the worker's loop thread, reached only through EventLoop::post().
+//
+// Open loop: one loop timer at a time, for the earliest due send. The loop waits for it with a
+// nanosecond timeout (epoll_pwait2) under 1 ns of timer slack, so a wake-up costs the wait the
+// loop makes anyway and no timer syscall of its own; each wake-up issues every frame due, and
+// each connection sends its due frames in one send().
 
 #include <condition_variable>
 #include <cstddef>
@@ -19,7 +23,6 @@
 #include "payload.h"
 #include "ringwire/event_loop.h"
 #include "ringwire/net.h"
-#include "ringwire/unique_fd.h"
 
 namespace ringwire::load {
 
@@ -50,7 +53,7 @@ struct RunPlan {
   std::int64_t measure_end_ns = 0;    // the window ends; connections close
 };
 
-class Worker final : public IoHandler {
+class Worker final {
  public:
   Worker(const LoadOptions& options, std::size_t index, const SocketAddress& server,
          const std::vector<SocketAddress>& sources, Coordinator& coordinator);
@@ -81,8 +84,6 @@ class Worker final : public IoHandler {
   void on_connect_finished(bool connected);
   void on_connection_closed();
 
-  void on_io(const Event& event) override;  // the schedule's timerfd
-
  private:
   void connect_more();
   void run_schedule();
@@ -112,10 +113,9 @@ class Worker final : public IoHandler {
   bool in_connect_more_ = false;  // connect() may report a failure synchronously: no recursion
 
   std::optional<OpenLoopSchedule> schedule_;
-  UniqueFd timer_fd_;
-  IoToken timer_token_ = 0;
-  std::vector<std::size_t> touched_;  // connections given due frames this wake-up
-  std::vector<bool> touched_mark_;    // ... as a flag per connection, to list each once
+  TimerId schedule_timer_ = kNoTimer;  // the loop timer for the earliest due send
+  std::vector<std::size_t> touched_;   // connections given due frames this wake-up
+  std::vector<bool> touched_mark_;     // ... as a flag per connection, to list each once
 
   RunPlan plan_;
   bool sending_ = false;

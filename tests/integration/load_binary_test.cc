@@ -1,0 +1,211 @@
+// ringwire-load as a user runs it: --version, usage errors, a refused port, `--json -`, --hgrm.
+// Each test runs the binary this build made, with its stdout and stderr captured, against
+// loopback only, and kills it if it outlives its bound.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ringwire/unique_fd.h"
+#include "support/blocking_server.h"
+
+namespace ringwire::load {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using testing::BlockingServer;
+
+struct Outcome {
+  int status = -1;  // exit status; 128 + signal when killed; -1 when it outlived the bound
+  std::string out;
+  std::string err;
+  double seconds = 0;
+};
+
+// Runs ringwire-load with `args`, collecting both streams until it exits or `bound` passes (then
+// SIGKILL). Both pipes are drained together, so a full one never blocks the child.
+Outcome run_load_binary(std::vector<std::string> args,
+                        std::chrono::milliseconds bound = std::chrono::seconds(20)) {
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+    throw std::runtime_error("pipe");
+  }
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(RINGWIRE_LOAD_BINARY));
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const auto start = Clock::now();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  UniqueFd out_fd(out[0]), err_fd(err[0]);
+  Outcome outcome;
+  if (pid < 0) throw std::runtime_error("fork");
+  const auto deadline = start + bound;
+  bool out_open = true, err_open = true;
+  while ((out_open || err_open) && Clock::now() < deadline) {
+    pollfd fds[2] = {{out_fd.get(), POLLIN, 0}, {err_fd.get(), POLLIN, 0}};
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (::poll(fds, 2, static_cast<int>(std::max<long>(left, 1))) < 0) break;
+    auto drain = [](pollfd& p, bool& open, std::string& into) {
+      if (!open || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) return;
+      char buffer[4096];
+      const ssize_t n = ::read(p.fd, buffer, sizeof buffer);
+      if (n <= 0) {
+        open = false;
+      } else {
+        into.append(buffer, static_cast<std::size_t>(n));
+      }
+    };
+    drain(fds[0], out_open, outcome.out);
+    drain(fds[1], err_open, outcome.err);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (Clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      outcome.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      return outcome;  // status -1: it outlived its bound
+    }
+    pollfd none{-1, 0, 0};
+    ::poll(&none, 0, 10);  // waiting for the child to be reaped after it closed its pipes
+  }
+  outcome.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  outcome.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return outcome;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t from = 0;
+  while (from < text.size()) {
+    const std::size_t end = text.find('\n', from);
+    lines.push_back(text.substr(from, end == std::string::npos ? end : end - from));
+    if (end == std::string::npos) break;
+    from = end + 1;
+  }
+  return lines;
+}
+
+// A loopback port nothing listens on: bound (so it was free), then closed.
+std::uint16_t closed_loopback_port() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    throw std::runtime_error("bind");
+  }
+  socklen_t length = sizeof address;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
+  return ntohs(address.sin_port);
+}
+
+TEST(LoadBinary, VersionPrintsTheProjectVersionAndCommit) {
+  const Outcome r = run_load_binary({"--version"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(
+      std::regex_match(r.out, std::regex(R"(ringwire-load \d+\.\d+\.\d+ \(commit \S+\)\n)")))
+      << r.out;
+}
+
+TEST(LoadBinary, UsageErrorsExitTwoWithOneLine) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--no-such-flag"},
+                                               {"--connections", "0"},
+                                               {"--rate", "fast"},
+                                               {"--service", "mirror"},
+                                               {"sweep", "--connections", "1"}}) {
+    const Outcome r = run_load_binary(args);
+    const std::string shown = args.front() + (args.size() > 1 ? " " + args[1] : "");
+    EXPECT_EQ(r.status, 2) << shown << ": " << r.err;
+    const auto lines = lines_of(r.err);
+    ASSERT_EQ(lines.size(), 1u) << shown << ": " << r.err;
+    EXPECT_EQ(lines[0].rfind("ringwire-load: ", 0), 0u) << lines[0];
+    EXPECT_EQ(r.out, "") << shown;
+  }
+}
+
+TEST(LoadBinary, RefusedPortFailsFastWithOneLine) {
+  const std::uint16_t port = closed_loopback_port();
+  const Outcome r = run_load_binary({"--host", "127.0.0.1", "--port", std::to_string(port),
+                                     "--connections", "4", "--duration", "30", "--warmup", "5"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  EXPECT_EQ(r.err,
+            "ringwire-load: connect 127.0.0.1:" + std::to_string(port) + ": Connection refused\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_LT(r.seconds, 5.0) << "it must not run the --warmup and --duration it was given";
+}
+
+TEST(LoadBinary, JsonDashWritesTheJsonToStdoutAndTheReportToStderr) {
+  BlockingServer server;
+  const Outcome r =
+      run_load_binary({"--port", std::to_string(server.port()), "--connections", "2", "--duration",
+                       "0.3", "--warmup", "0", "--no-live", "--json", "-"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);  // the whole of stdout is the JSON
+  EXPECT_GT(j.at("frames_per_s").get<double>(), 0);
+  EXPECT_EQ(j.at("errors").get<int>(), 0);
+  EXPECT_EQ(j.at("connections").get<int>(), 2);
+  EXPECT_NE(r.err.find("p99"), std::string::npos) << "the human report goes to stderr: " << r.err;
+  EXPECT_EQ(::access("-", F_OK), -1) << "no file named '-' may be written";
+}
+
+TEST(LoadBinary, HgrmWritesTheLatencyDistribution) {
+  BlockingServer server;
+  char dir_template[] = "/tmp/load_binary_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string path = std::string(dir_template) + "/run.hgrm";
+  const Outcome r =
+      run_load_binary({"--port", std::to_string(server.port()), "--connections", "2", "--duration",
+                       "0.3", "--warmup", "0", "--no-live", "--json", "-", "--hgrm", path});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string hgrm = text.str();
+  ::unlink(path.c_str());
+  ::rmdir(dir_template);
+  EXPECT_EQ(hgrm.rfind("       Value     Percentile TotalCount 1/(1-Percentile)\n\n", 0), 0u)
+      << hgrm;
+  // The same samples as the JSON's latency histogram: its count is the footer's total.
+  const std::string total =
+      fmt::format("Total count    = {:12d}]", j.at("latency_us").at("count").get<std::uint64_t>());
+  EXPECT_NE(hgrm.find(total), std::string::npos) << total << "\n" << hgrm;
+  EXPECT_NE(hgrm.find("#[Buckets =           32, SubBuckets     =         2048]"),
+            std::string::npos);
+}
+
+TEST(LoadBinary, JsonAndHgrmCannotBothTakeStdout) {
+  const Outcome r = run_load_binary({"--port", "1", "--json", "-", "--hgrm", "-"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(r.err, "ringwire-load: --json - and --hgrm - cannot both write standard output\n");
+}
+
+}  // namespace
+}  // namespace ringwire::load
