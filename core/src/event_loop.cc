@@ -10,9 +10,16 @@
 namespace ringwire {
 namespace {
 
+constexpr std::uint32_t kGenerationMask = (1u << (kCompletionTokenBits - 32)) - 1;
+
 constexpr std::uint32_t slot_of(IoToken token) { return static_cast<std::uint32_t>(token); }
 constexpr std::uint32_t generation_of(IoToken token) {
-  return static_cast<std::uint32_t>(token >> 32);
+  return static_cast<std::uint32_t>(token >> 32) & kGenerationMask;
+}
+// Never 0, so no live token is 0 (owners use 0 for "none").
+constexpr std::uint32_t next_generation(std::uint32_t generation) {
+  const std::uint32_t next = (generation + 1) & kGenerationMask;
+  return next == 0 ? 1 : next;
 }
 constexpr IoToken make_token(std::uint32_t slot, std::uint32_t generation) {
   return (IoToken{generation} << 32) | slot;
@@ -133,6 +140,22 @@ void EventLoop::remove_io(IoToken token) {
   ++r->generation;  // events already fetched for this registration are dropped by find()
   free_slots_.push_back(slot_of(token));
   --live_registrations_;
+}
+
+void EventLoop::submit_recv(IoToken token, std::span<std::byte> into, std::uint8_t op) {
+  if (Registration* r = find(token)) poller_->recv(r->fd, into, token, op);
+}
+
+void EventLoop::submit_sendmsg(IoToken token, const msghdr& message, int flags, std::uint8_t op) {
+  if (Registration* r = find(token)) poller_->sendmsg(r->fd, message, flags, token, op);
+}
+
+void EventLoop::submit_cancel(IoToken token, std::uint8_t op) {
+  if (find(token) != nullptr) poller_->cancel(token, op);
+}
+
+void EventLoop::cancel_all_now(IoToken token) {
+  if (Registration* r = find(token)) poller_->cancel_now(r->fd);
 }
 
 EventLoop::Registration* EventLoop::find(IoToken token) {

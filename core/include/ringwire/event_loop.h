@@ -8,6 +8,13 @@
 //
 // Dispatch is a flat table indexed by the token's slot; the token's generation drops an event for
 // a registration removed earlier in the same batch, with no reference counting.
+//
+// Completion form (completions(): io_uring): a handler registers its descriptor with no interest
+// and submits operations under its token, each with a tag of its own (submit_recv, submit_sendmsg,
+// submit_cancel); every finished one comes back through the same table as an Event with
+// kEventCompletion, that tag and the result. They ride the next turn's wait (one io_uring_enter
+// submits and waits). A registration with operations in flight is removed only after
+// cancel_all_now(): their late completions then carry a dead generation and are dropped.
 
 #include <atomic>
 #include <cstdint>
@@ -33,7 +40,9 @@ class IoHandler {
   ~IoHandler() = default;
 };
 
-using IoToken = std::uint64_t;  // slot index (low 32 bits) and generation (high 32 bits)
+// Slot index (low 32 bits) and generation (the next 24 bits: tokens fit kCompletionTokenBits, and
+// a slot would have to be reused 16 million times while a stale event is on its way to alias).
+using IoToken = std::uint64_t;
 using Task = std::function<void()>;
 
 class EventLoop {
@@ -61,6 +70,13 @@ class EventLoop {
   // Changes the interest; no syscall when it is what the poller already has.
   void set_interest(IoToken token, Interest interest);
   void remove_io(IoToken token);
+
+  // Completion form; see the top of this file. Only where completions().
+  bool completions() const { return poller_->completions(); }
+  void submit_recv(IoToken token, std::span<std::byte> into, std::uint8_t op);
+  void submit_sendmsg(IoToken token, const msghdr& message, int flags, std::uint8_t op);
+  void submit_cancel(IoToken token, std::uint8_t op);
+  void cancel_all_now(IoToken token);
 
   // Timers, on the loop's cached clock.
   TimerId add_timer(TimePoint deadline, TimerCallback callback) {

@@ -3,10 +3,10 @@
 // one chooser (make_poller) that alone knows which backends exist.
 //
 // The seam fits both models. Readiness backends (epoll, kqueue) report "this fd can be read or
-// written" and the owner then calls recv/send itself. A completion backend (io_uring) can arm
-// multishot poll requests behind the same add/modify/remove calls, or go further and report
-// finished receives: Event::result carries the byte count (or -errno) for that case, and a
-// Connection's I/O is split into "fill the ring" and "bytes arrived" steps so it maps onto either.
+// written" and the owner then calls recv/send itself. A completion backend (io_uring) serves the
+// same add/modify/remove calls with poll requests, and also takes operations into the caller's
+// memory (completions(): receive into a span, send a message, cancel) and reports each finished
+// one as an Event with kEventCompletion, the caller's op tag and the result (bytes or -errno).
 
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+struct msghdr;
 
 namespace ringwire {
 
@@ -32,12 +34,20 @@ inline constexpr std::uint32_t kEventReadable = 1u << 0;
 inline constexpr std::uint32_t kEventWritable = 1u << 1;
 inline constexpr std::uint32_t kEventHangup = 1u << 2;  // both directions are shut (or reset)
 inline constexpr std::uint32_t kEventError = 1u << 3;   // the socket has a pending error
+// Completion backends: an operation finished (Event::op says which, Event::result how).
+inline constexpr std::uint32_t kEventCompletion = 1u << 4;
+inline constexpr std::uint32_t kEventMore = 1u << 5;  // a multishot operation goes on
 
 struct Event {
   std::uint64_t token = 0;  // what the registration was given: a slot index and a generation
   std::uint32_t flags = 0;
   std::int32_t result = 0;  // completion backends: bytes transferred, or -errno
+  std::uint8_t op = 0;      // completion backends: the tag the operation was submitted with
 };
+
+// Tokens given to completion operations must fit in this many bits (the backend keeps the op tag
+// beside the token in the kernel's 64-bit request tag).
+inline constexpr int kCompletionTokenBits = 56;
 
 class Poller {
  public:
@@ -50,6 +60,20 @@ class Poller {
   // Waits at most timeout_ns (negative: no limit; 0: do not block) and fills `out`.
   // Returns how many events were filled; an interrupted wait returns 0.
   virtual std::size_t wait(std::span<Event> out, std::int64_t timeout_ns) = 0;
+
+  // ---- completion form: only where completions() is true; the others throw std::logic_error ----
+  // Each operation is submitted with the next wait() and reported there. The memory it points at
+  // (the span, the message, its iovecs and buffers) must stay valid until its completion arrives
+  // or cancel_now() returned.
+  virtual bool completions() const { return false; }
+  virtual void recv(int fd, std::span<std::byte> into, std::uint64_t token, std::uint8_t op);
+  virtual void sendmsg(int fd, const msghdr& message, int flags, std::uint64_t token,
+                       std::uint8_t op);
+  // Asks the kernel to cancel the operation (it completes, with its bytes or -ECANCELED).
+  virtual void cancel(std::uint64_t token, std::uint8_t op);
+  // Cancels every operation on `fd` before returning: the kernel touches none of their memory
+  // after. Their completions may still be reported; the caller drops them (a new token).
+  virtual void cancel_now(int fd);
 };
 
 // The backends this build has, best first ("epoll", "io_uring", "kqueue").

@@ -3,6 +3,7 @@
 #include "ringwire/poller.h"
 
 #include <stdexcept>
+#include <string>
 
 #include "poller/epoll_poller.h"
 #if RINGWIRE_HAVE_URING
@@ -10,6 +11,21 @@
 #endif
 
 namespace ringwire {
+
+namespace {
+[[noreturn]] void no_completions(std::string_view backend) {
+  throw std::logic_error(std::string(backend) + " has no completion form");
+}
+}  // namespace
+
+void Poller::recv(int, std::span<std::byte>, std::uint64_t, std::uint8_t) {
+  no_completions(name());
+}
+void Poller::sendmsg(int, const msghdr&, int, std::uint64_t, std::uint8_t) {
+  no_completions(name());
+}
+void Poller::cancel(std::uint64_t, std::uint8_t) { no_completions(name()); }
+void Poller::cancel_now(int) { no_completions(name()); }
 
 std::vector<std::string> available_backends() {
   std::vector<std::string> names{"epoll"};

@@ -1,18 +1,37 @@
 #include "poller/uring_poller.h"
 
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <stdexcept>
 #include <system_error>
+
+#include "ringwire/log.h"
 
 namespace ringwire {
 namespace {
 
-// user_data of requests whose completions carry no news (poll removals).
+// A request's user_data, 64 bits:
+//   poll:        1 | generation (31) | fd (32)
+//   operation:   0 | op tag (7)      | token (56)
+//   ignored:     all ones (poll removals, cancels: their completions carry no news)
+constexpr std::uint64_t kPollBit = std::uint64_t{1} << 63;
 constexpr std::uint64_t kIgnoredCompletion = ~std::uint64_t{0};
+constexpr std::uint64_t kTokenMask = (std::uint64_t{1} << kCompletionTokenBits) - 1;
 
-std::uint64_t user_data(int fd, std::uint32_t generation) {
-  return (std::uint64_t{generation} << 32) | static_cast<std::uint32_t>(fd);
+std::uint64_t poll_data(int fd, std::uint32_t generation) {
+  return kPollBit | (std::uint64_t{generation & 0x7fffffffu} << 32) |
+         static_cast<std::uint32_t>(fd);
+}
+
+std::uint64_t op_data(std::uint64_t token, std::uint8_t op) {
+  if ((token & ~kTokenMask) != 0 || op >= 0x80) {
+    throw std::logic_error("io_uring: token or op tag out of range");
+  }
+  return (std::uint64_t{op} << kCompletionTokenBits) | token;
 }
 
 unsigned to_poll(Interest interest) {
@@ -31,11 +50,42 @@ std::uint32_t from_poll(unsigned mask) {
   return flags;
 }
 
+// The ring's setups, best first: each needs a newer kernel than the next.
+constexpr unsigned kSetups[] = {
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,  // 6.1
+    IORING_SETUP_COOP_TASKRUN,                                                          // 5.19
+    0,
+};
+
 }  // namespace
 
 UringPoller::UringPoller() {
-  const int rc = ::io_uring_queue_init(kQueueDepth, &ring_, 0);
+  int rc = -EINVAL;
+  for (const unsigned setup : kSetups) {
+    io_uring_params params{};
+    params.flags = setup | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+    params.cq_entries = kCompletionQueueDepth;
+    rc = ::io_uring_queue_init_params(kQueueDepth, &ring_, &params);
+    if (rc == -EINVAL) {  // SUBMIT_ALL is 5.18: try once more without it
+      params = io_uring_params{};
+      params.flags = setup | IORING_SETUP_CQSIZE;
+      params.cq_entries = kCompletionQueueDepth;
+      rc = ::io_uring_queue_init_params(kQueueDepth, &ring_, &params);
+    }
+    if (rc == 0) {
+      setup_flags_ = params.flags;
+      break;
+    }
+    if (rc != -EINVAL) break;  // not a flag the kernel refused: no setup will do
+  }
   if (rc < 0) throw std::system_error(-rc, std::generic_category(), "io_uring_queue_init");
+  enabled_ = (setup_flags_ & IORING_SETUP_R_DISABLED) == 0;
+  // Closing a connection with operations in flight needs a synchronous cancel (6.0): a kernel
+  // without it refuses the request as unknown (EINVAL), anything else (here EBADF) means it has it.
+  io_uring_sync_cancel_reg probe{};
+  probe.fd = -1;
+  probe.flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+  completions_ = ::io_uring_register_sync_cancel(&ring_, &probe) != -EINVAL;
 }
 
 UringPoller::~UringPoller() { ::io_uring_queue_exit(&ring_); }
@@ -52,6 +102,21 @@ bool UringPoller::supported() {
   return available;
 }
 
+// On the loop thread, before its first submission: it becomes the ring's single issuer, and the
+// ring's fd is registered for this thread (io_uring_enter then skips the fd lookup).
+void UringPoller::enable() {
+  if (enabled_) return;
+  enabled_ = true;
+  // liburing 2.3 declares io_uring_enable_rings() but does not export it: the raw call.
+  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
+      0) {
+    throw std::system_error(errno, std::generic_category(), "io_uring enable rings");
+  }
+  if (::io_uring_register_ring_fd(&ring_) < 0) {
+    log(LogLevel::kDebug, "io_uring: ring fd not registered; going on without");
+  }
+}
+
 UringPoller::Watch& UringPoller::watch(int fd) {
   const auto index = static_cast<std::size_t>(fd);
   if (index >= watches_.size()) watches_.resize(index + 1);
@@ -61,12 +126,15 @@ UringPoller::Watch& UringPoller::watch(int fd) {
 io_uring_sqe* UringPoller::next_sqe() {
   io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_);
   if (sqe == nullptr) {  // the queue is full: hand what is queued to the kernel now
+    enable();
     ::io_uring_submit(&ring_);
     sqe = ::io_uring_get_sqe(&ring_);
   }
   if (sqe == nullptr) throw std::system_error(EBUSY, std::generic_category(), "io_uring_get_sqe");
   return sqe;
 }
+
+// ---- readiness form ----
 
 void UringPoller::add(int fd, std::uint64_t token, Interest interest) {
   Watch& w = watch(fd);
@@ -82,7 +150,7 @@ void UringPoller::modify(int fd, std::uint64_t token, Interest interest) {
   w.token = token;
   if (w.interest == interest) return;
   w.interest = interest;
-  if (w.armed) cancel(fd, w);
+  if (w.armed) cancel_poll(fd, w);
   queue_arm(fd);
 }
 
@@ -90,17 +158,18 @@ void UringPoller::remove(int fd) {
   Watch& w = watch(fd);
   w.interest = Interest::kNone;
   if (w.armed) {
-    cancel(fd, w);
+    cancel_poll(fd, w);
     // A pending poll holds a reference to the file: submit the removal now, so the caller's
     // close() really closes the socket (and the peer sees it) at once.
+    enable();
     ::io_uring_submit(&ring_);
   }
   ++w.generation;
 }
 
-void UringPoller::cancel(int fd, Watch& w) {
+void UringPoller::cancel_poll(int fd, Watch& w) {
   io_uring_sqe* sqe = next_sqe();
-  ::io_uring_prep_poll_remove(sqe, user_data(fd, w.generation));
+  ::io_uring_prep_poll_remove(sqe, poll_data(fd, w.generation));
   ::io_uring_sqe_set_data64(sqe, kIgnoredCompletion);
   ++w.generation;  // the cancelled poll's -ECANCELED completion is now stale
   w.armed = false;
@@ -113,17 +182,69 @@ void UringPoller::queue_arm(int fd) {
   to_arm_.push_back(fd);
 }
 
+// ---- completion form ----
+
+void UringPoller::recv(int fd, std::span<std::byte> into, std::uint64_t token, std::uint8_t op) {
+  io_uring_sqe* sqe = next_sqe();
+  ::io_uring_prep_recv(sqe, fd, into.data(), into.size(), 0);
+  ::io_uring_sqe_set_data64(sqe, op_data(token, op));
+}
+
+void UringPoller::sendmsg(int fd, const msghdr& message, int flags, std::uint64_t token,
+                          std::uint8_t op) {
+  io_uring_sqe* sqe = next_sqe();
+  ::io_uring_prep_sendmsg(sqe, fd, &message, static_cast<unsigned>(flags));
+  ::io_uring_sqe_set_data64(sqe, op_data(token, op));
+}
+
+void UringPoller::cancel(std::uint64_t token, std::uint8_t op) {
+  io_uring_sqe* sqe = next_sqe();
+  ::io_uring_prep_cancel64(sqe, op_data(token, op), 0);
+  ::io_uring_sqe_set_data64(sqe, kIgnoredCompletion);
+}
+
+void UringPoller::cancel_now(int fd) {
+  enable();
+  // Operations still queued here are unknown to the kernel: hand them over first, so they are
+  // cancelled too rather than started later on memory that is gone.
+  ::io_uring_submit(&ring_);
+  io_uring_sync_cancel_reg reg{};
+  reg.fd = fd;
+  reg.flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+  reg.timeout.tv_sec = -1;  // wait as long as it takes (socket operations cancel at once)
+  reg.timeout.tv_nsec = -1;
+  int rc;
+  do {
+    rc = ::io_uring_register_sync_cancel(&ring_, &reg);
+  } while (rc == -EINTR);
+  // ENOENT: nothing was in flight (what was has completed already). EEXIST: called off the loop
+  // thread (an owner destroyed after its loop thread ended): that thread runs no more task work,
+  // so the kernel starts none of those operations again.
+  if (rc < 0 && rc != -ENOENT && rc != -EEXIST) {
+    throw std::system_error(-rc, std::generic_category(), "io_uring_register_sync_cancel");
+  }
+}
+
+// ---- the wait ----
+
 std::size_t UringPoller::wait(std::span<Event> out, std::int64_t timeout_ns) {
+  enable();
   for (const int fd : to_arm_) {
     Watch& w = watch(fd);
     w.queued = false;
     if (w.armed || w.interest == Interest::kNone) continue;
     io_uring_sqe* sqe = next_sqe();
     ::io_uring_prep_poll_add(sqe, fd, to_poll(w.interest));
-    ::io_uring_sqe_set_data64(sqe, user_data(fd, w.generation));
+    ::io_uring_sqe_set_data64(sqe, poll_data(fd, w.generation));
     w.armed = true;
   }
   to_arm_.clear();
+
+  // The kernel kept completions the queue had no room for: the wait below flushes them (liburing
+  // enters with GETEVENTS when it sees the flag). Counted; nothing is lost.
+  if (::io_uring_cq_has_overflow(&ring_)) {
+    if (overflows_++ == 0) log(LogLevel::kWarn, "io_uring: completion queue overflowed; flushing");
+  }
 
   io_uring_cqe* cqe = nullptr;
   int rc;
@@ -147,16 +268,23 @@ std::size_t UringPoller::wait(std::span<Event> out, std::int64_t timeout_ns) {
     ++consumed;
     const std::uint64_t data = ::io_uring_cqe_get_data64(cqe);
     if (data == kIgnoredCompletion) continue;
+    if ((data & kPollBit) == 0) {
+      std::uint32_t flags = kEventCompletion;
+      if (cqe->flags & IORING_CQE_F_MORE) flags |= kEventMore;
+      out[filled++] = Event{data & kTokenMask, flags, cqe->res,
+                            static_cast<std::uint8_t>(data >> kCompletionTokenBits)};
+      continue;
+    }
     const auto fd = static_cast<int>(data & 0xffffffffu);
-    const auto generation = static_cast<std::uint32_t>(data >> 32);
+    const auto generation = static_cast<std::uint32_t>(data >> 32) & 0x7fffffffu;
     if (static_cast<std::size_t>(fd) >= watches_.size()) continue;
     Watch& w = watches_[static_cast<std::size_t>(fd)];
-    if (w.generation != generation) continue;  // an arm cancelled or replaced since
+    if ((w.generation & 0x7fffffffu) != generation) continue;  // cancelled or replaced since
     w.armed = false;
     if (cqe->res == -ECANCELED) continue;
     const std::uint32_t flags =
         cqe->res < 0 ? kEventError : from_poll(static_cast<unsigned>(cqe->res));
-    out[filled++] = Event{w.token, flags, 0};
+    out[filled++] = Event{w.token, flags, 0, 0};
     queue_arm(fd);  // level-triggered: asked again at the next wait while the interest stands
   }
   ::io_uring_cq_advance(&ring_, consumed);

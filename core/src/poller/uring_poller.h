@@ -1,11 +1,21 @@
 #pragma once
-// UringPoller: the io_uring backend, today in readiness form. Each registration is one one-shot
-// IORING_OP_POLL_ADD; when it completes the registration is re-armed for the next wait, which
-// gives the same level-triggered behaviour as EpollPoller (so the loop and the connections see no
-// difference), and every arm, re-arm and interest change rides the wait's single io_uring_enter
-// instead of costing an epoll_ctl each. A completion-mode step (recv/send submitted into the
-// rings, Event::result carrying the byte count) can grow from here without changing the seam.
-// Owns its ring; loop thread only.
+// UringPoller: the io_uring backend, in both forms. Owns its ring; loop thread only (the thread
+// that first waits becomes the ring's only submitter).
+//
+// Completion form (what the server's connections use, see uring_connection.h): recv into a span,
+// sendmsg, cancel, each one SQE tagged with the registration's token and the caller's op tag, its
+// CQE reported as one Event. Every SQE queued during a turn rides the next wait's single
+// io_uring_enter, which also waits.
+//
+// Readiness form (listeners, the loop's waker, the load generator's connections): each
+// registration is one one-shot IORING_OP_POLL_ADD, re-armed after each completion for the next
+// wait, which gives the same level-triggered behaviour as EpollPoller.
+//
+// The ring: IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (completions are run only when
+// the loop waits: no interrupts of the loop thread, batched task work) where the kernel has them,
+// falling back to COOP_TASKRUN, then to none; SUBMIT_ALL so one bad SQE does not hold back the
+// others. The ring starts disabled and is enabled (and its fd registered) by the loop thread's
+// first wait, since a single-issuer ring belongs to the thread that enables it.
 
 #include <liburing.h>
 
@@ -18,9 +28,14 @@ namespace ringwire {
 
 class UringPoller final : public Poller {
  public:
-  // Submission/completion queue entries: room for one poll per busy descriptor per turn before
-  // an early submit is needed (the loop takes at most kMaxEventsPerWait completions per turn).
+  // Submission queue entries: room for one operation per busy descriptor per turn before an early
+  // submit is needed.
   static constexpr unsigned kQueueDepth = 4096;
+  // Completion queue entries: a connection has at most two operations in flight (a receive and a
+  // send) and a cancel, so this many hold every completion of ~10,000 busy connections on one loop
+  // without overflow. Past that the kernel keeps the surplus (IORING_FEAT_NODROP) and the next
+  // wait flushes it: counted in overflows(), never lost. 16 bytes each.
+  static constexpr unsigned kCompletionQueueDepth = 32768;
 
   UringPoller();  // throws std::system_error when io_uring is unavailable (old kernel, seccomp)
   ~UringPoller() override;
@@ -33,8 +48,19 @@ class UringPoller final : public Poller {
   void remove(int fd) override;
   std::size_t wait(std::span<Event> out, std::int64_t timeout_ns) override;
 
+  bool completions() const override { return completions_; }
+  void recv(int fd, std::span<std::byte> into, std::uint64_t token, std::uint8_t op) override;
+  void sendmsg(int fd, const msghdr& message, int flags, std::uint64_t token,
+               std::uint8_t op) override;
+  void cancel(std::uint64_t token, std::uint8_t op) override;
+  void cancel_now(int fd) override;
+
   // Whether this kernel lets the process use io_uring (the chooser lists the backend only then).
   static bool supported();
+  // The setup flags the kernel accepted (tests and the ready line may report them).
+  unsigned setup_flags() const { return setup_flags_; }
+  // Waits that found the completion queue overflowed (see kCompletionQueueDepth).
+  std::uint64_t overflows() const { return overflows_; }
 
  private:
   struct Watch {
@@ -45,12 +71,17 @@ class UringPoller final : public Poller {
     bool queued = false;           // listed in to_arm_
   };
 
+  void enable();
   io_uring_sqe* next_sqe();
-  void cancel(int fd, Watch& watch);
+  void cancel_poll(int fd, Watch& watch);
   void queue_arm(int fd);
   Watch& watch(int fd);
 
   io_uring ring_{};
+  unsigned setup_flags_ = 0;
+  bool enabled_ = false;
+  bool completions_ = false;
+  std::uint64_t overflows_ = 0;
   std::vector<Watch> watches_;  // indexed by descriptor: dense, like the kernel's own table
   std::vector<int> to_arm_;
 };
