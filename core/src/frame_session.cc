@@ -170,7 +170,7 @@ void FrameSession::process_input() {
 // the ring, so decoding pauses until that prefix is sent (see sent()).
 void FrameSession::skip_frame(std::size_t size) {
   if (echo_bytes_ == 0) {
-    input_.consume(size);
+    consume_input(size);
   } else {
     skipped_bytes_ = size;
   }
@@ -328,13 +328,13 @@ void FrameSession::sent(std::size_t n) {
   in_flight_ -= std::min(n, in_flight_);
   const std::size_t from_input = std::min(n, echo_bytes_);
   if (from_input > 0) {
-    input_.consume(from_input);
+    consume_input(from_input);
     echo_bytes_ -= from_input;
   }
   if (n > from_input) output_.consume(n - from_input);
   if (in_flight_ == 0) give_back(retired_output_);
   if (echo_bytes_ == 0 && skipped_bytes_ > 0) {
-    input_.consume(skipped_bytes_);
+    consume_input(skipped_bytes_);
     skipped_bytes_ = 0;
     process_input();  // decoding paused behind the echoed prefix: resume it
   }
@@ -387,7 +387,7 @@ void FrameSession::settle() {
   if (state_ == ConnectionState::kFlushing && unsent() == 0 && !late_) finish_flush();
   if (state_ == ConnectionState::kClosed) return;
   update_backpressure();
-  if (input_.mapped() && input_.empty()) give_back(input_);
+  if (input_.mapped() && input_.empty() && !read_in_flight_) give_back(input_);
   if (output_.mapped() && output_.empty()) give_back(output_);
 }
 
@@ -410,7 +410,11 @@ void FrameSession::finish_flush() {
 
 void FrameSession::start_lingering() {
   state_ = ConnectionState::kLingering;
-  give_back(input_);
+  if (read_in_flight_) {
+    input_.clear();  // the kernel may still write into it: what arrives is dropped anyway
+  } else {
+    give_back(input_);
+  }
   echo_bytes_ = skipped_bytes_ = 0;
   if (pipe_bytes() > 0 || transit_left_ > 0) pipe_discarded_ = true;
   transit_prefix_ = transit_left_ = pipe_held_ = pipe_ready_ = 0;
@@ -462,6 +466,15 @@ void FrameSession::release() {
 }
 
 // ---- rings ----
+
+// While the transport's read is in flight the free region must stay where the kernel writes.
+void FrameSession::consume_input(std::size_t n) {
+  if (read_in_flight_) {
+    input_.consume_in_place(n);
+  } else {
+    input_.consume(n);
+  }
+}
 
 RingBuffer FrameSession::take_ring(std::size_t min_capacity) {
   RingBuffer ring = ctx_.rings.acquire(min_capacity);
