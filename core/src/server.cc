@@ -30,7 +30,7 @@ class Server::LoopPart final : public AcceptHandler {
         service_(server.make_service_()),
         context_{loop, SessionContext{rings_, *service_, stats_, server.options_.limits}, pipes_,
                  service_->echoes_every_frame() && sigpipe_ignored(),
-                 [this](Connection& connection) { on_closed(connection); }},
+                 [this](NativeConnection& connection) { on_closed(connection); }},
         listener_(loop, std::move(listen_socket), *this, stats_) {}
   // A loop that only serves connections handed over by another loop's listener (exact balance).
   LoopPart(Server& server, EventLoop& loop) : LoopPart(server, loop, UniqueFd()) {}
@@ -49,9 +49,9 @@ class Server::LoopPart final : public AcceptHandler {
       draining_ = true;
       listener_.close();
       drain_timer_ = loop_.add_timer_after(timeout, [this] { cut_off(); });
-      std::vector<Connection*> open;
+      std::vector<NativeConnection*> open;
       for (auto& connection : connections_) open.push_back(connection.get());
-      for (Connection* connection : open) connection->begin_drain();  // may close it
+      for (NativeConnection* connection : open) connection->begin_drain();  // may close it
       if (connections_.empty()) finish_drain();
     });
   }
@@ -74,9 +74,10 @@ class Server::LoopPart final : public AcceptHandler {
   void adopt(UniqueFd socket, const SocketAddress& peer) {
     stats_.connections_accepted.add();
     stats_.connections_open.add();
-    auto connection = std::make_unique<Connection>(context_, std::move(socket), peer);
+    std::unique_ptr<NativeConnection> connection =
+        std::make_unique<Connection>(context_, std::move(socket), peer);
     connection->index_in_owner = connections_.size();
-    Connection& started = *connection;
+    NativeConnection& started = *connection;
     connections_.push_back(std::move(connection));
     started.start();
     if (draining_) started.begin_drain();  // handed over just as the drain began
@@ -98,7 +99,7 @@ class Server::LoopPart final : public AcceptHandler {
     return *best;
   }
 
-  void on_closed(Connection& connection) {
+  void on_closed(NativeConnection& connection) {
     server_.open_connections_.fetch_sub(1, std::memory_order_relaxed);
     const std::size_t index = connection.index_in_owner;
     if (index == kDetached) return;  // the owner itself is tearing down
@@ -134,7 +135,7 @@ class Server::LoopPart final : public AcceptHandler {
   std::unique_ptr<Service> service_;
   ConnectionContext context_;
   Listener listener_;
-  std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<std::unique_ptr<NativeConnection>> connections_;
   bool draining_ = false;
   bool drained_ = false;
   TimerId drain_timer_ = kNoTimer;

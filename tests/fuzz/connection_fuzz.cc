@@ -40,7 +40,7 @@ class NativeSide final : public ServerSide {
       : context_{fixture().loop,
                  SessionContext{fixture().rings, setup.service, setup.stats, setup.limits},
                  fixture().pipes, setup.service.echoes_every_frame(),
-                 [this](Connection&) { connection_.reset(); }},
+                 [this](NativeConnection&) { connection_.reset(); }},
         connection_(
             std::make_unique<Connection>(context_, std::move(setup.socket), SocketAddress{})) {
     connection_->start();

@@ -36,7 +36,7 @@ class ConnectionTest : public ::testing::Test {
     }
     context_.emplace(ConnectionContext{loop_, SessionContext{rings_, service_, stats_, limits_},
                                        pipes_, pass_through_,
-                                       [this](Connection&) { connection_.reset(); }});
+                                       [this](NativeConnection&) { connection_.reset(); }});
     stats_.connections_open.add();
     connection_ = std::make_unique<Connection>(*context_, std::move(server_end), SocketAddress{});
     connection_->start();

@@ -24,14 +24,14 @@
 
 #include "ringwire/event_loop.h"
 #include "ringwire/frame_session.h"
+#include "ringwire/native_connection.h"
 #include "ringwire/net.h"
 #include "ringwire/pipe_pool.h"
 
 namespace ringwire {
 
-class Connection;
-
-// What a loop lends its connections. Plain references: all live on the same loop thread.
+// What a loop lends its connections (either transport). Plain references: all live on the same loop
+// thread.
 struct ConnectionContext {
   EventLoop& loop;
   SessionContext session;
@@ -39,30 +39,26 @@ struct ConnectionContext {
   // The service echoes every frame and the process ignores SIGPIPE: large frames may be passed
   // through with splice(2).
   bool pass_through = false;
-  std::function<void(Connection&)> on_closed;  // destroys the connection; called last
+  std::function<void(NativeConnection&)> on_closed;  // destroys the connection; called last
 };
 
-class Connection final : public IoHandler, private SessionTransport {
+class Connection final : public NativeConnection, public IoHandler, private SessionTransport {
  public:
   // Per wake-up at most this many reads, so one fast peer cannot starve the others on its loop
   // (level-triggered: what is left is reported again next turn).
   static constexpr int kMaxReadsPerWakeup = 16;
 
   Connection(ConnectionContext& context, UniqueFd socket, const SocketAddress& peer);
-  ~Connection();
+  ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  void start();
-  // The server is draining: as soon as nothing is unread, partial or unsent, shut the write side
-  // and close once the peer has closed too (or the linger deadline passes).
-  void begin_drain();
-  // Closes now (drain timeout, shutdown).
-  void abort(CloseReason reason);
+  void start() override;
+  void begin_drain() override;
+  void abort(CloseReason reason) override;
 
   void on_io(const Event& event) override;
   const SocketAddress& peer() const { return peer_; }
-  std::size_t index_in_owner = 0;  // the owner's bookkeeping (O(1) removal)
 
  private:
   // SessionTransport
