@@ -8,6 +8,7 @@
 #include "ringwire/log.h"
 #include "ringwire/pipe_pool.h"
 #include "ringwire/ring_pool.h"
+#include "ringwire/uring_connection.h"
 
 namespace ringwire {
 
@@ -74,8 +75,13 @@ class Server::LoopPart final : public AcceptHandler {
   void adopt(UniqueFd socket, const SocketAddress& peer) {
     stats_.connections_accepted.add();
     stats_.connections_open.add();
-    std::unique_ptr<NativeConnection> connection =
-        std::make_unique<Connection>(context_, std::move(socket), peer);
+    // A loop whose poller has the completion form gets the completion transport.
+    std::unique_ptr<NativeConnection> connection;
+    if (loop_.completions()) {
+      connection = std::make_unique<UringConnection>(context_, std::move(socket), peer);
+    } else {
+      connection = std::make_unique<Connection>(context_, std::move(socket), peer);
+    }
     connection->index_in_owner = connections_.size();
     NativeConnection& started = *connection;
     connections_.push_back(std::move(connection));

@@ -302,7 +302,11 @@ TEST_P(EchoTest, DrainAnswersFramesAlreadySentThenClosesAndRefusesNewConnections
 
 // ---- large frames: the native engine passes them through a pipe (splice), see connection.h ----
 
-bool passes_through(const std::string& variant) { return variant.starts_with("native"); }
+// The native readiness transport passes large frames through; the io_uring completion transport
+// does not (yet): it receives them into the ring.
+bool passes_through(const std::string& variant) {
+  return variant.starts_with("native") && variant != "native:io_uring";
+}
 
 // Frames of these sizes, header included, are passed through by the native engine.
 constexpr std::size_t kLargeFrame = 100 * 1024;

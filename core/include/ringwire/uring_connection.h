@@ -1,0 +1,87 @@
+#pragma once
+// UringConnection: the native completion transport of one accepted socket, for a loop whose
+// poller has the completion form (io_uring). Owned by its loop's server part (which destroys it
+// after it reports closed); owns its socket, its FrameSession (the protocol, which owns the
+// rings) and the message its send points at. Loop thread only. Nothing protocol-shaped lives
+// here: it turns the session's read and send steps into operations and their completions back
+// into the session's calls.
+//
+//   receive:  one recv in flight, into session.read_room() (the input ring's free span: the bytes
+//             land where they are decoded, no copy) -> reading(true); its completion ->
+//             reading(false), then received(n) | peer_finished() | failed()
+//   send:     one sendmsg in flight carrying everything owed (both spans), MSG_WAITALL so the
+//             kernel finishes it: session.sending(n), and sent(n) on its completion (the bytes
+//             stay in the rings meanwhile, as with the uv transport's uv_write)
+//   every completion, timer and owner call ends in settle(): session.settle(), the next send and
+//   receive, the timer, or teardown once closed.
+//
+// Teardown with operations in flight cancels them synchronously (EventLoop::cancel_all_now) before
+// the rings are handed back and the socket closed: the kernel never writes into memory that was
+// given back. The usual closes (the peer's EOF or reset) find nothing in flight and cost nothing.
+// Shutting the write side is a plain shutdown(2). Pass-through (splice) is not used here.
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+
+#include "ringwire/connection.h"
+#include "ringwire/event_loop.h"
+#include "ringwire/frame_session.h"
+#include "ringwire/native_connection.h"
+#include "ringwire/net.h"
+
+namespace ringwire {
+
+class UringConnection final : public NativeConnection, public IoHandler, private SessionTransport {
+ public:
+  // `context.loop` must have completions().
+  UringConnection(ConnectionContext& context, UniqueFd socket, const SocketAddress& peer);
+  ~UringConnection() override;
+  UringConnection(const UringConnection&) = delete;
+  UringConnection& operator=(const UringConnection&) = delete;
+
+  void start() override;
+  void begin_drain() override;
+  void abort(CloseReason reason) override;
+
+  void on_io(const Event& event) override;
+  const SocketAddress& peer() const { return peer_; }
+
+ private:
+  // Op tags of the operations this transport submits.
+  static constexpr std::uint8_t kRecv = 1;
+  static constexpr std::uint8_t kSend = 2;
+
+  // SessionTransport
+  TimePoint now() override { return ctx_.loop.now(); }
+  void shutdown_write() override;
+  bool socket_empty() override;
+  void send_owed() override;
+  std::string peer_name() const override { return peer_.to_string(); }
+
+  void on_received(std::int32_t result);
+  void on_sent(std::int32_t result);
+  void send_step();
+  void receive_step();
+  void on_timer();
+  // Every entry point ends here: the next operations and the timer from the session's state, or,
+  // once closed, cancels what is in flight, releases everything and calls on_closed (which
+  // destroys us) as its very last step.
+  void settle();
+
+  ConnectionContext& ctx_;
+  UniqueFd socket_;
+  SocketAddress peer_;
+  FrameSession session_;
+  IoToken token_ = 0;
+  bool receiving_ = false;      // a recv is in flight
+  bool probing_ = false;        // it is being cancelled to learn whether the socket is empty
+  std::size_t send_bytes_ = 0;  // bytes of the sendmsg in flight (0: none)
+  iovec iov_[2]{};              // what the sendmsg in flight points at
+  msghdr message_{};
+  TimerId timer_ = kNoTimer;
+  TimePoint timer_deadline_ = TimePoint::max();
+};
+
+}  // namespace ringwire
