@@ -147,22 +147,32 @@ void UringConnection::send_step() {
   message_ = msghdr{};
   message_.msg_iov = iov_;
   message_.msg_iovlen = owed.count;
-  // MSG_WAITALL: io_uring keeps sending until all is taken (waiting for room as needed), so a
-  // completion is short only when the socket failed part-way.
-  ctx_.loop.submit_sendmsg(token_, message_, MSG_NOSIGNAL | MSG_WAITALL, kSend);
+  ctx_.loop.submit_sendmsg(token_, message_, kSendFlags, kSend);
   send_bytes_ = owed.bytes;
   session_.sending(owed.bytes);
 }
 
 void UringConnection::on_sent(std::int32_t result) {
   const std::size_t bytes = std::exchange(send_bytes_, 0);
-  if (result < 0) {
+  if (result <= 0) {  // an error; 0 (nothing taken) would only come back the same
     session_.failed();
     return;
   }
   const auto sent = static_cast<std::size_t>(result);
   session_.sent(sent);
-  if (sent < bytes) session_.failed();  // the socket failed after taking some of it
+  if (sent == bytes || session_.closed()) return;
+  // Short: MSG_WAITALL is not honoured for every socket (AF_UNIX stops at a full buffer). The rest
+  // is still in flight for the session and lies where it was (sent() consumed only what went):
+  // send it on from there.
+  std::size_t skip = sent;
+  std::size_t first = 0;
+  while (skip >= iov_[first].iov_len) skip -= iov_[first++].iov_len;
+  iov_[first].iov_base = static_cast<std::byte*>(iov_[first].iov_base) + skip;
+  iov_[first].iov_len -= skip;
+  if (first == 1) iov_[0] = iov_[1];
+  message_.msg_iovlen -= first;
+  ctx_.loop.submit_sendmsg(token_, message_, kSendFlags, kSend);
+  send_bytes_ = bytes - sent;
 }
 
 // ---- the session's requests ----

@@ -9,9 +9,9 @@
 //   receive:  one recv in flight, into session.read_room() (the input ring's free span: the bytes
 //             land where they are decoded, no copy) -> reading(true); its completion ->
 //             reading(false), then received(n) | peer_finished() | failed()
-//   send:     one sendmsg in flight carrying everything owed (both spans), MSG_WAITALL so the
-//             kernel finishes it: session.sending(n), and sent(n) on its completion (the bytes
-//             stay in the rings meanwhile, as with the uv transport's uv_write)
+//   send:     one sendmsg in flight carrying everything owed (both spans): session.sending(n),
+//             and sent(n) on its completion (the bytes stay in the rings meanwhile, as with the
+//             uv transport's uv_write); a short completion sends the rest on at once
 //   every completion, timer and owner call ends in settle(): session.settle(), the next send and
 //   receive, the timer, or teardown once closed.
 //
@@ -52,6 +52,9 @@ class UringConnection final : public NativeConnection, public IoHandler, private
   // Op tags of the operations this transport submits.
   static constexpr std::uint8_t kRecv = 1;
   static constexpr std::uint8_t kSend = 2;
+  // MSG_WAITALL: on TCP, io_uring goes on sending (waiting for room) until all is taken, so one
+  // completion per send; a short one is sent on from where it stopped (on_sent).
+  static constexpr int kSendFlags = MSG_NOSIGNAL | MSG_WAITALL;
 
   // SessionTransport
   TimePoint now() override { return ctx_.loop.now(); }
