@@ -2,8 +2,14 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
 #include <thread>
 
 #include "ringwire/reactor.h"
@@ -135,6 +141,127 @@ TEST_P(PollerTest, PeerCloseIsReportedAsReadable) {
   b.reset();
   run_for(loop, milliseconds(10));
   EXPECT_TRUE(counter.flags & kEventReadable);  // recv() returns 0: how EOF is learnt
+}
+
+// ---- the completion form, on the backends that have it ----
+
+// Records every event it is handed.
+class Recorder final : public IoHandler {
+ public:
+  void on_io(const Event& event) override { events.push_back(event); }
+  std::vector<Event> events;
+};
+
+// One loop turn: what is ready is dispatched (the posted stop wakes the wait at once).
+void turn(EventLoop& loop) {
+  loop.post([&loop] { loop.stop(); });
+  loop.run();
+}
+
+// Turns until `count` events came; false if they never do.
+bool turn_until(EventLoop& loop, const Recorder& recorder, std::size_t count) {
+  for (int turns = 0; turns < 1000 && recorder.events.size() < count; ++turns) turn(loop);
+  return recorder.events.size() >= count;
+}
+
+TEST_P(PollerTest, CompletionsComeBackWithTheirTagAndResult) {
+  EventLoop loop(GetParam());
+  if (!loop.completions()) GTEST_SKIP() << GetParam() << " is readiness only";
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+  UniqueFd a(pair[0]), b(pair[1]);
+  Recorder recorder;
+  const IoToken token = loop.add_io(a.get(), Interest::kNone, recorder);
+
+  std::array<std::byte, 16> buffer{};
+  loop.submit_recv(token, buffer, 7);
+  ASSERT_EQ(::write(b.get(), "hello", 5), 5);
+  ASSERT_TRUE(turn_until(loop, recorder, 1));
+  EXPECT_EQ(recorder.events[0].token, token);
+  EXPECT_TRUE(recorder.events[0].flags & kEventCompletion);
+  EXPECT_EQ(recorder.events[0].op, 7);
+  EXPECT_EQ(recorder.events[0].result, 5);
+  EXPECT_EQ(std::memcmp(buffer.data(), "hello", 5), 0);
+
+  char first[] = "ab", second[] = "cde";
+  iovec iov[2] = {{first, 2}, {second, 3}};
+  msghdr message{};
+  message.msg_iov = iov;
+  message.msg_iovlen = 2;
+  loop.submit_sendmsg(token, message, MSG_NOSIGNAL, 9);
+  ASSERT_TRUE(turn_until(loop, recorder, 2));
+  EXPECT_EQ(recorder.events[1].op, 9);
+  EXPECT_EQ(recorder.events[1].result, 5);
+  char got[8] = {};
+  EXPECT_EQ(::read(b.get(), got, sizeof got), 5);
+  EXPECT_STREQ(got, "abcde");
+
+  loop.submit_recv(token, buffer, 7);
+  loop.submit_cancel(token, 7);
+  ASSERT_TRUE(turn_until(loop, recorder, 3));
+  EXPECT_EQ(recorder.events[2].op, 7);
+  EXPECT_EQ(recorder.events[2].result, -ECANCELED);
+  loop.remove_io(token);
+}
+
+// The close path of a completion transport: once cancel_all_now() returns the kernel writes
+// nothing more into the buffers, even for bytes that had already woken the receive, and the
+// completions still on their way are dropped with the registration.
+TEST_P(PollerTest, CancelAllNowLeavesTheBuffersAloneAndTheBytesInTheSocket) {
+  EventLoop loop(GetParam());
+  if (!loop.completions()) GTEST_SKIP() << GetParam() << " is readiness only";
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+  UniqueFd a(pair[0]), b(pair[1]);
+  Recorder recorder;
+  const IoToken token = loop.add_io(a.get(), Interest::kNone, recorder);
+  std::array<std::byte, 16> buffer;
+  buffer.fill(std::byte{0xaa});
+  loop.submit_recv(token, buffer, 7);
+  turn(loop);  // the receive is in the kernel, waiting
+  ASSERT_TRUE(recorder.events.empty());
+  ASSERT_EQ(::write(b.get(), "x", 1), 1);  // wakes it; its copy waits for the loop's next wait
+  loop.cancel_all_now(token);
+  loop.remove_io(token);
+  for (int i = 0; i < 5; ++i) turn(loop);
+  EXPECT_TRUE(recorder.events.empty()) << "a completion of a removed registration was dispatched";
+  for (const std::byte byte : buffer) ASSERT_EQ(byte, std::byte{0xaa}) << "written after cancel";
+  char got = 0;
+  EXPECT_EQ(::read(a.get(), &got, 1), 1) << "the byte was taken from the socket";
+  EXPECT_EQ(got, 'x');
+}
+
+// An operation queued but not yet handed to the kernel is cancelled too, never started later.
+TEST_P(PollerTest, CancelAllNowCoversOperationsNotYetSubmitted) {
+  EventLoop loop(GetParam());
+  if (!loop.completions()) GTEST_SKIP() << GetParam() << " is readiness only";
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+  UniqueFd a(pair[0]), b(pair[1]);
+  Recorder recorder;
+  const IoToken token = loop.add_io(a.get(), Interest::kNone, recorder);
+  std::array<std::byte, 16> buffer;
+  buffer.fill(std::byte{0xaa});
+  loop.submit_recv(token, buffer, 7);
+  loop.cancel_all_now(token);
+  loop.remove_io(token);
+  ASSERT_EQ(::write(b.get(), "x", 1), 1);
+  for (int i = 0; i < 5; ++i) turn(loop);
+  EXPECT_TRUE(recorder.events.empty());
+  for (const std::byte byte : buffer) ASSERT_EQ(byte, std::byte{0xaa});
+}
+
+TEST(EventLoopTest, ReadinessOnlyBackendsRefuseOperations) {
+  EventLoop loop("epoll");
+  EXPECT_FALSE(loop.completions());
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+  UniqueFd a(pair[0]), b(pair[1]);
+  Recorder recorder;
+  const IoToken token = loop.add_io(a.get(), Interest::kNone, recorder);
+  std::array<std::byte, 4> buffer{};
+  EXPECT_THROW(loop.submit_recv(token, buffer, 1), std::logic_error);
+  loop.remove_io(token);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PollerTest, ::testing::ValuesIn(available_backends()),
