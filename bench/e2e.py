@@ -12,6 +12,7 @@ Cases (DESIGN §4), each client pinned to --load-cpu:
   rtt       floor_pair client (blocking ping-pong, 64 B): the round trip with the client held
             fixed, so `floor` here is the minimal blocking client/server pair
   small     ringwire-load, 64 connections, depth 16, 64 B
+  many      ringwire-load, 1,000 connections, depth 1, 64 B
   large     ringwire-load, 8 connections, depth 4, 64 KiB
   accept    floor_pair client --reconnect: a new connection per frame, one echo each
   idle      server RSS delta (VmRSS) over --idle-connections idle connections opened by this
@@ -56,10 +57,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = {
     # name: (client, client args, unit of efficiency, variants)
     "latency": ("load", ["--connections", "1", "--depth", "1", "--size", "64"], "frames",
-                ["native", "uv", "uvref", "floor"]),
+                ["native", "uring", "uv", "uvref", "floor"]),
     "rtt": ("floor", ["--size", "64"], "frames", ["native", "uv", "uvref", "floor"]),
     "small": ("load", ["--connections", "64", "--depth", "16", "--size", "64"], "frames",
               ["native", "uring", "uv", "uvref"]),
+    "many": ("load", ["--connections", "1000", "--depth", "1", "--size", "64"], "frames",
+             ["native", "uring", "uv", "uvref"]),
     "large": ("load", ["--connections", "8", "--depth", "4", "--size", "65536"], "bytes",
               ["native", "uring", "uv", "uvref"]),
     "accept": ("floor", ["--size", "64", "--reconnect"], "connections",
