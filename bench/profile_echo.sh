@@ -5,6 +5,9 @@
 # counters) over the load's measured window. Prints frames/s, the server's CPU per frame split
 # into user and kernel (from /proc/PID/stat), its syscalls and context switches per frame (perf
 # stat), then perf's split by binary, its top symbols and its user-space symbols (self time).
+# Per-frame figures divide by the load's frames/s, measured over a window (seconds + 2 s) that
+# holds the profiled one; on a busy machine the rate moves within it, so compare the servers' mix
+# (user/kernel, syscalls per frame) rather than absolute nanoseconds across runs.
 # Files (perf.data, counts, the load's JSON) stay in $OUT_DIR (default /tmp/profile_echo).
 # usage: bench/profile_echo.sh native|uv|raw [BUILD_DIR] [SECONDS] [small|many|latency]
 set -euo pipefail
