@@ -114,6 +114,7 @@ bool FrameSession::decoding() const {
 void FrameSession::process_input() {
   // Bytes behind the channel's are decoded only once it is sent, so the replies keep their order;
   // bytes behind a late reply wait for it.
+  bool progressed = false;
   while (decoding() && skipped_bytes_ == 0 && pipe_bytes() == 0 && transit_left_ == 0 && !late_ &&
          input_.mapped()) {
     const auto pending = input_.readable().subspan(echo_bytes_);
@@ -128,7 +129,8 @@ void FrameSession::process_input() {
       return;
     }
     ctx_.stats.frames_received.add();
-    note_progress();
+    if (!progressed) note_progress();  // once per batch: the loop's clock is per turn anyway
+    progressed = true;
     spilled_ = false;
     FrameResult result;
     try {
