@@ -26,7 +26,7 @@ bool LateReply::send(std::span<const std::byte> frames) {
 }
 
 FrameSession::FrameSession(SessionContext& context, SessionTransport& transport)
-    : ctx_(context), transport_(transport) {}
+    : ctx_(context), transport_(transport), echo_all_(context.service.echoes_every_frame()) {}
 
 FrameSession::~FrameSession() {
   give_back(input_);
@@ -117,6 +117,7 @@ void FrameSession::process_input() {
   bool progressed = false;
   while (decoding() && skipped_bytes_ == 0 && pipe_bytes() == 0 && transit_left_ == 0 && !late_ &&
          input_.mapped()) {
+    if (echo_all_ && output_.empty() && echo_run()) progressed = true;
     const auto pending = input_.readable().subspan(echo_bytes_);
     const FrameView frame = decode_frame(pending, ctx_.limits.max_frame);
     if (frame.status == FrameStatus::kNeedMore) {
@@ -168,6 +169,26 @@ void FrameSession::process_input() {
   }
 }
 
+// A service that echoes every frame is not asked: each whole frame in the ring joins the echoed
+// prefix where it lies, a run at a time, counted once. Returns whether any frame was whole.
+bool FrameSession::echo_run() {
+  const std::span<const std::byte> readable = input_.readable();
+  std::size_t at = echo_bytes_;
+  std::uint64_t frames = 0;
+  for (;;) {
+    const FrameView frame = decode_frame(readable.subspan(at), ctx_.limits.max_frame);
+    if (frame.status != FrameStatus::kComplete) break;
+    at += frame.needed;
+    ++frames;
+  }
+  if (frames == 0) return false;
+  echo_bytes_ = at;
+  ctx_.stats.frames_received.add(frames);
+  note_progress();
+  spilled_ = false;
+  return true;
+}
+
 // Drops a handled frame that is not echoed. Behind an owed echoed prefix it cannot be cut out of
 // the ring, so decoding pauses until that prefix is sent (see sent()).
 void FrameSession::skip_frame(std::size_t size) {
@@ -185,8 +206,7 @@ void FrameSession::skip_frame(std::size_t size) {
 // the channel's capacity, and the length was checked against max-frame when decoded.
 bool FrameSession::begin_pass_through(const FrameView& frame, std::size_t in_ring) {
   if (spilled_ || state_ != ConnectionState::kOpen || peer_finished_ ||
-      frame.needed < kPassThroughMinFrame || !output_.empty() || skipped_bytes_ > 0 ||
-      !ctx_.service.echoes_every_frame()) {
+      frame.needed < kPassThroughMinFrame || !output_.empty() || skipped_bytes_ > 0 || !echo_all_) {
     return false;
   }
   const std::size_t capacity = transport_.pass_through_capacity();

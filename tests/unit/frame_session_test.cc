@@ -187,6 +187,57 @@ TEST_F(FrameSessionTest, EveryChunkSizeGivesTheRepliesInOrder) {
   }
 }
 
+// A service that echoes every frame is not called: whole frames join the echoed prefix in runs.
+class EchoEveryFrame final : public Service {
+ public:
+  std::string_view name() const override { return "echo-every-frame"; }
+  FrameResult on_frame(std::span<const std::byte>, ReplyWriter&) override {
+    ++calls;
+    return {FrameVerdict::kEcho, {}};
+  }
+  bool echoes_every_frame() const override { return true; }
+  int calls = 0;
+};
+
+TEST_F(FrameSessionTest, EchoEveryFrameRunsGiveTheSameBytesAtEveryChunkSize) {
+  std::vector<Bytes> frames;
+  for (int i = 0; i < 40; ++i) frames.push_back(frame_of(static_cast<std::size_t>(i * 7 % 50), i));
+  const Bytes stream = concat(frames);
+  EchoEveryFrame echo;
+  for (std::size_t chunk = 1; chunk <= 300; chunk += 13) {
+    sent_.clear();
+    LoopStats stats;
+    SessionContext context{rings_, echo, stats, limits_};
+    FrameSession session(context, *this);
+    session.start();
+    std::span<const std::byte> rest = stream;
+    while (!rest.empty()) {
+      const std::span<std::byte> room = session.read_room();
+      ASSERT_FALSE(room.empty());
+      const std::size_t n = std::min({chunk, room.size(), rest.size()});
+      std::memcpy(room.data(), rest.data(), n);
+      session.received(n);
+      rest = rest.subspan(n);
+      if (chunk % 2 == 1) continue;  // odd chunks: replies pile up before any is sent
+      const FrameSession::Owed owed = session.owed();
+      for (std::size_t i = 0; i < owed.count; ++i) {
+        sent_.insert(sent_.end(), owed.spans[i].begin(), owed.spans[i].end());
+      }
+      session.sent(owed.bytes);
+    }
+    const FrameSession::Owed owed = session.owed();
+    for (std::size_t i = 0; i < owed.count; ++i) {
+      sent_.insert(sent_.end(), owed.spans[i].begin(), owed.spans[i].end());
+    }
+    session.sent(owed.bytes);
+    ASSERT_EQ(sent_, stream) << "chunk " << chunk;
+    EXPECT_EQ(stats.frames_received.get(), frames.size());
+    session.abort(CloseReason::kShutdown);
+    session.release();
+  }
+  EXPECT_EQ(echo.calls, 0);
+}
+
 TEST_F(FrameSessionTest, PartialSendsKeepTheOrderAcrossTheRings) {
   std::vector<Bytes> frames;
   for (int i = 0; i < 200; ++i) {

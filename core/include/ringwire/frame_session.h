@@ -185,6 +185,7 @@ class FrameSession final : private ReplyWriter {
 
   bool decoding() const;
   void process_input();
+  bool echo_run();
   void skip_frame(std::size_t size);
   bool begin_pass_through(const FrameView& frame, std::size_t in_ring);
   void finish_pass_through();
@@ -205,6 +206,7 @@ class FrameSession final : private ReplyWriter {
 
   SessionContext& ctx_;
   SessionTransport& transport_;
+  const bool echo_all_;  // the service echoes every frame: on_frame need not be called
   RingBuffer input_;
   RingBuffer output_;
   RingBuffer retired_output_;      // an output ring outgrown while its bytes were being sent
