@@ -15,18 +15,13 @@
 #include <vector>
 
 #include "ringwire/connection.h"
+#include "ringwire/loop_bookkeeping.h"
 #include "ringwire/net.h"
 #include "ringwire/reactor.h"
 #include "ringwire/service.h"
 #include "ringwire/stats.h"
 
 namespace ringwire {
-
-// How new connections are spread over the loops.
-enum class Balance : std::uint8_t {
-  kKernel,  // every loop listens with SO_REUSEPORT; the kernel picks by a hash of the addresses
-  kExact,   // one listener; each connection goes to the loop with the fewest open connections
-};
 
 struct ServerOptions {
   std::string bind = "127.0.0.1";
