@@ -48,6 +48,13 @@ class Server::LoopPart final : public AcceptHandler {
     loop_.post([this, timeout] {
       draining_ = true;
       listener_.close();
+      // With exact balance the others drain only once loop 0's listener is closed: every hand-off
+      // was posted before their drain task, so a connection in flight is adopted, then drained.
+      if (server_.options_.balance == Balance::kExact && server_.loops_.front().get() == this) {
+        for (auto& other : server_.loops_) {
+          if (other.get() != this) other->drain(timeout);
+        }
+      }
       drain_timer_ = loop_.add_timer_after(timeout, [this] { cut_off(); });
       std::vector<Connection*> open;
       for (auto& connection : connections_) open.push_back(connection.get());
@@ -65,9 +72,14 @@ class Server::LoopPart final : public AcceptHandler {
     server_.open_connections_.fetch_add(1, std::memory_order_relaxed);
     LoopPart& target = server_.options_.balance == Balance::kExact ? least_loaded() : *this;
     if (&target == this) return adopt(std::move(socket), peer);
-    // Hand over through the target loop's task queue; the descriptor travels owned.
+    // Hand over through the target loop's task queue; the descriptor travels owned. In flight
+    // until adopted, and counted in the target's load meanwhile.
+    target.in_flight_.fetch_add(1, std::memory_order_relaxed);
     auto handed = std::make_shared<UniqueFd>(std::move(socket));
-    target.loop_.post([&target, handed, peer] { target.adopt(std::move(*handed), peer); });
+    target.loop_.post([&target, handed, peer] {
+      target.adopt(std::move(*handed), peer);
+      target.in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    });
   }
 
   // Takes a connection accepted by this loop's listener or handed over by another loop's.
@@ -82,18 +94,21 @@ class Server::LoopPart final : public AcceptHandler {
     if (draining_) started.begin_drain();  // handed over just as the drain began
   }
 
-  std::uint64_t open_connections() const { return stats_.connections_open.get(); }
+  // Any thread: connections this loop serves plus those handed to it and not yet adopted.
+  std::uint64_t load() const {
+    return stats_.connections_open.get() + in_flight_.load(std::memory_order_relaxed);
+  }
 
   LoopStats& stats() { return stats_; }
 
  private:
   static constexpr std::size_t kDetached = ~std::size_t{0};
 
-  // The loop with the fewest open connections (ties: the lowest index). O(loops), on accept only.
+  // The loop with the lowest load (ties: the lowest index). O(loops), on accept only.
   LoopPart& least_loaded() {
     LoopPart* best = this;
     for (auto& part : server_.loops_) {
-      if (part->open_connections() < best->open_connections()) best = part.get();
+      if (part->load() < best->load()) best = part.get();
     }
     return *best;
   }
@@ -139,6 +154,7 @@ class Server::LoopPart final : public AcceptHandler {
   bool drained_ = false;
   TimerId drain_timer_ = kNoTimer;
   ConnectionRefusals refusals_{stats_};
+  std::atomic<std::uint64_t> in_flight_{0};  // handed to this loop, adoption task not run yet
 };
 
 Server::Server(Reactor& reactor, ServerOptions options, ServiceFactory make_service)
@@ -162,6 +178,10 @@ void Server::start() {
 
 void Server::drain(Clock::duration timeout, std::function<void()> done) {
   drained_callback_ = std::move(done);
+  if (options_.balance == Balance::kExact) {
+    loops_.front()->drain(timeout);  // which drains the others once its listener is closed
+    return;
+  }
   for (auto& loop : loops_) loop->drain(timeout);
 }
 

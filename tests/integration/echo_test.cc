@@ -237,6 +237,28 @@ TEST_P(EchoTest, ExactBalanceSpreadsConnectionsEvenlyOverTheLoops) {
   EXPECT_EQ(server.engine().loop_stats(1)[&LoopStats::connections_open], 5u);
 }
 
+// A burst: every connect is made before any is known to be served, so the listening loop
+// accepts many in one wake-up and hands most of them over before the other loops have adopted
+// any. The balance must count those hand-offs still in flight, or the burst all goes to the
+// loop that looked least loaded when it began.
+TEST_P(EchoTest, ExactBalanceSpreadsABurstOfSimultaneousConnectsEvenly) {
+  ServerConfig c = config();
+  c.threads = 4;
+  c.balance = Balance::kExact;
+  TestServer server(c);
+  constexpr std::size_t kClients = 64;
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (std::size_t i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<TestClient>(server.port()));
+  }
+  ASSERT_TRUE(wait_until([&] { return server.stats()[&LoopStats::connections_open] == kClients; }));
+  for (std::size_t loop = 0; loop < c.threads; ++loop) {
+    const std::uint64_t open = server.engine().loop_stats(loop)[&LoopStats::connections_open];
+    EXPECT_GE(open, kClients / c.threads - 1) << "loop " << loop;
+    EXPECT_LE(open, kClients / c.threads + 1) << "loop " << loop;
+  }
+}
+
 TEST_P(EchoTest, ExactBalanceDrainClosesTheConnectionsOfEveryLoop) {
   ServerConfig c = config();
   c.threads = 2;
