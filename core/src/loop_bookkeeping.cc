@@ -8,7 +8,7 @@ namespace ringwire {
 
 void LoopGroup::drain(Clock::duration timeout, std::function<void()> done) {
   drained_callback_ = std::move(done);
-  if (balance_ == Balance::kExact) {
+  if (balance_ == Balance::kExact && !loops_.empty()) {
     loops_.front()->drain(timeout);  // which drains the others once its listener is closed
     return;
   }

@@ -68,7 +68,7 @@ class Server::LoopPart final : public AcceptHandler, private ConnectionHost {
   std::unique_ptr<Service> service_;
   ConnectionContext context_;
   Listener listener_;
-  ConnectionTable<Connection> connections_;  // destroyed first: they use everything above
+  ConnectionTable<Connection> connections_;  // destroyed before all above, which they use
   LoopBookkeeping book_;
 };
 
