@@ -5,6 +5,7 @@ Variants (each a server on one loop, pinned to --server-cpu):
   native  ringwire-server --engine native (epoll)   uring  the same with --backend io_uring
   uv      ringwire-server --engine uv
   uvref   bench/uv_echo_reference ("libuv done well", single file)
+  raw     bench/raw_epoll_echo (a tuned single-file raw-epoll echo: the native engine's floor)
   floor   bench/floor_pair server (blocking, a thread per connection: the loopback floor)
 
 Cases (DESIGN §4), each client pinned to --load-cpu:
@@ -29,8 +30,8 @@ Modes:
 Server CPU is read from /proc/PID/task/*/schedstat (ns on CPU) over the client's measured window;
 efficiency = frames (bytes for `large`, connections for `accept`) per second of server CPU.
 
-Writes a Markdown section "End-to-end: native vs uv" into bench/RESULTS.md (replacing an earlier
-one) with the machine, the command, the medians and the ratios; `idle` and `scaling` write their
+Writes a Markdown section "End-to-end: native vs uv" (or --title) into bench/RESULTS.md
+(replacing an earlier one of that title) with the machine, the command, the medians and the ratios; `idle` and `scaling` write their
 own sections ("End-to-end: idle memory per connection", "End-to-end: connection scaling").
 Python 3 standard library only.
 """
@@ -57,14 +58,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = {
     # name: (client, client args, unit of efficiency, variants)
     "latency": ("load", ["--connections", "1", "--depth", "1", "--size", "64"], "frames",
-                ["native", "uring", "uv", "uvref", "floor"]),
-    "rtt": ("floor", ["--size", "64"], "frames", ["native", "uv", "uvref", "floor"]),
+                ["native", "uring", "uv", "uvref", "raw", "floor"]),
+    "rtt": ("floor", ["--size", "64"], "frames", ["native", "uv", "uvref", "raw", "floor"]),
     "small": ("load", ["--connections", "64", "--depth", "16", "--size", "64"], "frames",
-              ["native", "uring", "uv", "uvref"]),
+              ["native", "uring", "uv", "uvref", "raw"]),
     "many": ("load", ["--connections", "1000", "--depth", "1", "--size", "64"], "frames",
-             ["native", "uring", "uv", "uvref"]),
+             ["native", "uring", "uv", "uvref", "raw"]),
     "large": ("load", ["--connections", "8", "--depth", "4", "--size", "65536"], "bytes",
-              ["native", "uring", "uv", "uvref"]),
+              ["native", "uring", "uv", "uvref", "raw"]),
     "accept": ("floor", ["--size", "64", "--reconnect"], "connections",
                ["native", "uv", "uvref"]),
 }
@@ -74,8 +75,10 @@ SOLO_ENGINES = ["native", "uv"]
 # How long the idle case waits for the server to accept every connection before giving up.
 ACCEPT_DEADLINE_S = 60
 # The pairs whose ratios the issue asks for: engine against engine, engine against its
-# reference, engine against the floor.
-PAIRS = [("native", "uv"), ("uring", "uv"), ("uv", "uvref"), ("native", "floor")]
+# reference (uv against libuv done well, native against a tuned raw-epoll echo), engine against
+# the blocking floor.
+PAIRS = [("native", "uv"), ("uring", "uv"), ("uv", "uvref"), ("native", "raw"),
+         ("native", "floor")]
 
 
 def server_command(build, variant):
@@ -86,6 +89,7 @@ def server_command(build, variant):
         "uring": [str(server), "--engine", "native", "--backend", "io_uring", *common],
         "uv": [str(server), "--engine", "uv", *common],
         "uvref": [str(build / "bench" / "uv_echo_reference"), "--port", "0"],
+        "raw": [str(build / "bench" / "raw_epoll_echo"), "--port", "0"],
         "floor": [str(build / "bench" / "floor_pair"), "server", "--port", "0"],
     }[variant]
 
@@ -378,6 +382,8 @@ def main():
     parser.add_argument("--load-cpu", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument("--note", default="", help="a line for the report (e.g. how busy)")
+    parser.add_argument("--title", default="End-to-end: native vs uv",
+                        help="the RESULTS.md section the paired or sequential cases write")
     parser.add_argument("--idle-connections", type=int, default=10000,
                         help="idle case: connections held open (mind the open-file limit)")
     parser.add_argument("--sweep-points", default="1,10,100,1000,10000",
@@ -445,7 +451,7 @@ def main():
     load_after = os.getloadavg()
     command = "bench/e2e.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     lines = [
-        "## End-to-end: native vs uv", "",
+        f"## {args.title}", "",
         f"Command: `{command}` ({args.mode}; {args.repeats} repeats of {args.duration:g} s "
         f"measured after {args.warmup:g} s warm-up; servers pinned to CPU {args.server_cpu} with "
         f"one loop, clients to CPU {args.load_cpu}).  ",
@@ -480,7 +486,7 @@ def main():
                              f"{r['p99']:.3f} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    write_results(Path(args.out), text)
+    write_results(Path(args.out), text, f"## {args.title}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <system_error>
 
 namespace ringwire {
@@ -70,6 +72,12 @@ void EventLoop::run() {
     run_posted_tasks();
   }
   stop_requested_.store(false);
+  owner_.store(std::thread::id());  // between runs any one thread may use it (tests, teardown)
+}
+
+void EventLoop::loop_thread_violated() {
+  std::fprintf(stderr, "ringwire: a loop-only method was called from another thread\n");
+  std::abort();
 }
 
 void EventLoop::stop() {
@@ -106,6 +114,7 @@ std::int64_t EventLoop::wait_timeout_ns() const {
 }
 
 IoToken EventLoop::add_io(int fd, Interest interest, IoHandler& handler) {
+  check_loop_thread();
   std::uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -125,6 +134,7 @@ IoToken EventLoop::add_io(int fd, Interest interest, IoHandler& handler) {
 }
 
 void EventLoop::set_interest(IoToken token, Interest interest) {
+  check_loop_thread();
   Registration* r = find(token);
   if (r == nullptr || r->interest == interest) return;
   poller_->modify(r->fd, token, interest);
@@ -132,6 +142,7 @@ void EventLoop::set_interest(IoToken token, Interest interest) {
 }
 
 void EventLoop::remove_io(IoToken token) {
+  check_loop_thread();
   Registration* r = find(token);
   if (r == nullptr) return;
   poller_->remove(r->fd);
@@ -143,18 +154,22 @@ void EventLoop::remove_io(IoToken token) {
 }
 
 void EventLoop::submit_recv(IoToken token, std::span<std::byte> into, std::uint8_t op) {
+  check_loop_thread();
   if (Registration* r = find(token)) poller_->recv(r->fd, into, token, op);
 }
 
 void EventLoop::submit_sendmsg(IoToken token, const msghdr& message, int flags, std::uint8_t op) {
+  check_loop_thread();
   if (Registration* r = find(token)) poller_->sendmsg(r->fd, message, flags, token, op);
 }
 
 void EventLoop::submit_cancel(IoToken token, std::uint8_t op) {
+  check_loop_thread();
   if (find(token) != nullptr) poller_->cancel(token, op);
 }
 
 void EventLoop::cancel_all_now(IoToken token) {
+  check_loop_thread();
   if (Registration* r = find(token)) poller_->cancel_now(r->fd);
 }
 

@@ -26,12 +26,15 @@ bool LateReply::send(std::span<const std::byte> frames) {
 }
 
 FrameSession::FrameSession(SessionContext& context, SessionTransport& transport)
-    : ctx_(context), transport_(transport) {}
+    : ctx_(context),
+      transport_(transport),
+      echo_all_(context.service.echoes_every_frame()),
+      lender_{context.rings, context.stats},
+      replies_(input_, lender_) {}
 
 FrameSession::~FrameSession() {
-  give_back(input_);
-  give_back(output_);
-  give_back(retired_output_);
+  replies_.drop();
+  lender_.give_back(input_);
 }
 
 void FrameSession::start() {
@@ -89,13 +92,13 @@ void FrameSession::failed() {
 // partial frame fills it. False when the ring is full of frames whose replies are still owed.
 bool FrameSession::make_input_room() {
   try {
-    if (!input_.mapped()) input_ = take_ring(RingPool::kMinRingCapacity);
+    if (!input_.mapped()) input_ = lender_.take(RingPool::kMinRingCapacity);
     if (!input_.full()) return true;
     // Owed bytes wait for a send; undecoded ones wait for the channel ahead of them to be sent.
-    if (owed_in_input() > 0 || pipe_bytes() > 0 || late_) return false;
+    if (replies_.input_waiting() > 0 || pipe_bytes() > 0 || late_) return false;
     // Full, nothing owed, and every complete frame was processed: one frame bigger than the ring.
     // Double it: memory follows the bytes that actually arrive, never the announced length.
-    grow(input_, 2 * input_.capacity());
+    lender_.grow(input_, 2 * input_.capacity());
     return true;
   } catch (const std::system_error& error) {
     log(LogLevel::kWarn, "{}: no ring buffer for the connection ({}), closing",
@@ -114,9 +117,11 @@ bool FrameSession::decoding() const {
 void FrameSession::process_input() {
   // Bytes behind the channel's are decoded only once it is sent, so the replies keep their order;
   // bytes behind a late reply wait for it.
-  while (decoding() && skipped_bytes_ == 0 && pipe_bytes() == 0 && transit_left_ == 0 && !late_ &&
-         input_.mapped()) {
-    const auto pending = input_.readable().subspan(echo_bytes_);
+  bool progressed = false;
+  while (decoding() && replies_.input_waiting() == replies_.echoed() && pipe_bytes() == 0 &&
+         transit_left_ == 0 && !late_ && input_.mapped()) {
+    if (echo_all_ && replies_.echo_in_place() && echo_run()) progressed = true;
+    const auto pending = input_.readable().subspan(replies_.echoed());
     const FrameView frame = decode_frame(pending, ctx_.limits.max_frame);
     if (frame.status == FrameStatus::kNeedMore) {
       begin_pass_through(frame, pending.size());
@@ -128,7 +133,8 @@ void FrameSession::process_input() {
       return;
     }
     ctx_.stats.frames_received.add();
-    note_progress();
+    if (!progressed) note_progress();  // once per batch: the loop's clock is per turn anyway
+    progressed = true;
     spilled_ = false;
     FrameResult result;
     try {
@@ -147,33 +153,44 @@ void FrameSession::process_input() {
     }
     switch (result.verdict) {
       case FrameVerdict::kEcho:
-        if (output_.empty()) {
-          echo_bytes_ += frame.needed;  // sent from where it lies
+        if (replies_.echo_in_place()) {
+          replies_.echo(frame.needed);  // sent from where it lies
         } else {
           // Replies written by the service are queued: keep the order by queueing a copy.
           std::memcpy(append(frame.needed).data(), pending.data(), frame.needed);
-          skip_frame(frame.needed);
+          replies_.skip(frame.needed);
         }
         break;
       case FrameVerdict::kDone:
-        skip_frame(frame.needed);
+        replies_.skip(frame.needed);
         break;
       case FrameVerdict::kProtocolError:
-        skip_frame(frame.needed);
+        replies_.skip(frame.needed);
         protocol_error(result.error, frame.length);
         return;
     }
   }
 }
 
-// Drops a handled frame that is not echoed. Behind an owed echoed prefix it cannot be cut out of
-// the ring, so decoding pauses until that prefix is sent (see sent()).
-void FrameSession::skip_frame(std::size_t size) {
-  if (echo_bytes_ == 0) {
-    consume_input(size);
-  } else {
-    skipped_bytes_ = size;
+// A service that echoes every frame is not asked: each whole frame in the ring joins the echoed
+// prefix where it lies, a run at a time, counted once. Returns whether any frame was whole.
+bool FrameSession::echo_run() {
+  const std::span<const std::byte> readable = input_.readable();
+  const std::size_t from = replies_.echoed();
+  std::size_t at = from;
+  std::uint64_t frames = 0;
+  for (;;) {
+    const FrameView frame = decode_frame(readable.subspan(at), ctx_.limits.max_frame);
+    if (frame.status != FrameStatus::kComplete) break;
+    at += frame.needed;
+    ++frames;
   }
+  if (frames == 0) return false;
+  replies_.echo(at - from);
+  ctx_.stats.frames_received.add(frames);
+  note_progress();
+  spilled_ = false;
+  return true;
 }
 
 // ---- pass-through ----
@@ -183,8 +200,8 @@ void FrameSession::skip_frame(std::size_t size) {
 // the channel's capacity, and the length was checked against max-frame when decoded.
 bool FrameSession::begin_pass_through(const FrameView& frame, std::size_t in_ring) {
   if (spilled_ || state_ != ConnectionState::kOpen || peer_finished_ ||
-      frame.needed < kPassThroughMinFrame || !output_.empty() || skipped_bytes_ > 0 ||
-      !ctx_.service.echoes_every_frame()) {
+      frame.needed < kPassThroughMinFrame || !replies_.echo_in_place() ||
+      replies_.input_waiting() > replies_.echoed() || !echo_all_) {
     return false;
   }
   const std::size_t capacity = transport_.pass_through_capacity();
@@ -225,8 +242,7 @@ void FrameSession::channel_full() {
 void FrameSession::finish_pass_through() {
   ctx_.stats.frames_received.add();
   ctx_.stats.frames_passed_through.add();
-  echo_bytes_ += transit_prefix_;
-  pipe_ready_ += pipe_held_;
+  replies_.pass_through(transit_prefix_, pipe_held_);
   transit_prefix_ = pipe_held_ = 0;
   peek_next_ = true;
 }
@@ -234,7 +250,7 @@ void FrameSession::finish_pass_through() {
 void FrameSession::passed_out(std::size_t n) {
   ctx_.stats.bytes_sent.add(n);
   note_progress();
-  pipe_ready_ -= n;
+  replies_.sent_outside(n);
   pipe_full_ = false;
   if (pipe_bytes() == 0 && transit_left_ == 0) process_input();  // decoding waited behind it
   update_backpressure();
@@ -247,7 +263,7 @@ std::span<std::byte> FrameSession::spill_room() {
   try {
     const std::size_t have = input_.mapped() ? input_.size() : 0;
     const std::size_t need = have + pipe_held_ + transit_left_;
-    if (!input_.mapped() || input_.capacity() < need) grow(input_, need);
+    if (!input_.mapped() || input_.capacity() < need) lender_.grow(input_, need);
   } catch (const std::system_error& error) {
     log(LogLevel::kWarn, "{}: no ring buffer for the connection ({}), closing",
         transport_.peer_name(), error.what());
@@ -267,26 +283,7 @@ void FrameSession::spilled() {
 
 // ---- writing ----
 
-std::span<std::byte> FrameSession::append(std::size_t n) {
-  if (!output_.mapped()) output_ = take_ring(std::max(n, RingPool::kMinRingCapacity));
-  if (output_.free_space() < n) {
-    const std::size_t in_output = in_flight_ > echo_bytes_ ? in_flight_ - echo_bytes_ : 0;
-    if (in_output > 0 && !retired_output_.mapped()) {
-      // The transport is sending from this ring: keep it mapped until that send completes (a
-      // ring already retired holds those bytes, and this one may go).
-      RingBuffer larger = take_ring(output_.size() + n);
-      const auto bytes = output_.readable();
-      std::memcpy(larger.writable().data(), bytes.data(), bytes.size());
-      larger.commit(bytes.size());
-      retired_output_ = std::exchange(output_, std::move(larger));
-    } else {
-      grow(output_, output_.size() + n);
-    }
-  }
-  const std::span<std::byte> room = output_.writable().first(n);
-  output_.commit(n);
-  return room;
-}
+std::span<std::byte> FrameSession::append(std::size_t n) { return replies_.append(n); }
 
 LateReply FrameSession::defer() {
   late_ = std::make_shared<LateReplySlot>(*this);
@@ -305,39 +302,10 @@ void FrameSession::reply_late(std::span<const std::byte> bytes) {
   transport_.send_owed();
 }
 
-FrameSession::Owed FrameSession::owed() const {
-  Owed owed;
-  std::size_t skip = in_flight_;
-  const auto add = [&](std::span<const std::byte> bytes) {
-    const std::size_t from = std::min(skip, bytes.size());
-    skip -= from;
-    if (bytes.size() == from) return;
-    owed.spans[owed.count++] = bytes.subspan(from);
-    owed.bytes += bytes.size() - from;
-  };
-  if (echo_bytes_ > 0) add(input_.readable().first(echo_bytes_));
-  if (!output_.empty()) add(output_.readable());
-  return owed;
-}
-
-void FrameSession::sending(std::size_t n) { in_flight_ += n; }
-
 void FrameSession::sent(std::size_t n) {
   ctx_.stats.bytes_sent.add(n);
   note_progress();
-  in_flight_ -= std::min(n, in_flight_);
-  const std::size_t from_input = std::min(n, echo_bytes_);
-  if (from_input > 0) {
-    consume_input(from_input);
-    echo_bytes_ -= from_input;
-  }
-  if (n > from_input) output_.consume(n - from_input);
-  if (in_flight_ == 0) give_back(retired_output_);
-  if (echo_bytes_ == 0 && skipped_bytes_ > 0) {
-    consume_input(skipped_bytes_);
-    skipped_bytes_ = 0;
-    process_input();  // decoding paused behind the echoed prefix: resume it
-  }
+  if (replies_.sent(n)) process_input();  // decoding paused behind the echoed prefix: resume it
   update_backpressure();
 }
 
@@ -347,7 +315,7 @@ void FrameSession::update_backpressure() {
   const bool ring_matters = input_.mapped() && transit_left_ == 0;
   // Ring bytes wait for a send (owed) or for the channel ahead of them; with neither, a full ring
   // holds one partial frame and make_input_room() grows it, so reading may go on.
-  const bool ring_waits = owed_in_input() > 0 || pipe_bytes() > 0 || late_;
+  const bool ring_waits = replies_.input_waiting() > 0 || pipe_bytes() > 0 || late_;
   const bool input_blocked = ring_matters && input_.full() && ring_waits;
   if (!reading_paused_) {
     if (unsent() >= ctx_.limits.high_water || input_blocked) {
@@ -387,8 +355,8 @@ void FrameSession::settle() {
   if (state_ == ConnectionState::kFlushing && unsent() == 0 && !late_) finish_flush();
   if (state_ == ConnectionState::kClosed) return;
   update_backpressure();
-  if (input_.mapped() && input_.empty() && !read_in_flight_) give_back(input_);
-  if (output_.mapped() && output_.empty()) give_back(output_);
+  if (input_.mapped() && input_.empty() && !read_in_flight_) lender_.give_back(input_);
+  replies_.shed_idle_rings();
 }
 
 // Everything owed was sent.
@@ -410,14 +378,14 @@ void FrameSession::finish_flush() {
 
 void FrameSession::start_lingering() {
   state_ = ConnectionState::kLingering;
+  if (pipe_bytes() > 0 || transit_left_ > 0) pipe_discarded_ = true;
+  replies_.drop();
   if (read_in_flight_) {
     input_.clear();  // the kernel may still write into it: what arrives is dropped anyway
   } else {
-    give_back(input_);
+    lender_.give_back(input_);
   }
-  echo_bytes_ = skipped_bytes_ = 0;
-  if (pipe_bytes() > 0 || transit_left_ > 0) pipe_discarded_ = true;
-  transit_prefix_ = transit_left_ = pipe_held_ = pipe_ready_ = 0;
+  transit_prefix_ = transit_left_ = pipe_held_ = 0;
   pipe_full_ = peek_next_ = false;
   deadline_ = transport_.now() + kLingerTimeout;
   transport_.shutdown_write();
@@ -447,7 +415,7 @@ void FrameSession::close_now(CloseReason reason) {
 }
 
 bool FrameSession::quiet() {
-  if (unsent() > 0 || in_flight_ > 0 || pipe_bytes() > 0 || transit_left_ > 0 || late_ ||
+  if (unsent() > 0 || replies_.in_flight() > 0 || pipe_bytes() > 0 || transit_left_ > 0 || late_ ||
       (input_.mapped() && !input_.empty())) {
     return false;
   }
@@ -458,47 +426,10 @@ void FrameSession::release() {
   if (released_) return;
   released_ = true;
   late_.reset();
-  give_back(input_);
-  give_back(output_);
-  give_back(retired_output_);
+  replies_.drop();
+  lender_.give_back(input_);
   ctx_.stats.count_close(close_reason_);
   ctx_.stats.connections_open.sub();
-}
-
-// ---- rings ----
-
-// While the transport's read is in flight the free region must stay where the kernel writes.
-void FrameSession::consume_input(std::size_t n) {
-  if (read_in_flight_) {
-    input_.consume_in_place(n);
-  } else {
-    input_.consume(n);
-  }
-}
-
-RingBuffer FrameSession::take_ring(std::size_t min_capacity) {
-  RingBuffer ring = ctx_.rings.acquire(min_capacity);
-  ctx_.stats.ring_bytes_lent.add(ring.capacity());
-  return ring;
-}
-
-void FrameSession::give_back(RingBuffer& ring) {
-  if (!ring.mapped()) return;
-  ctx_.stats.ring_bytes_lent.sub(ring.capacity());
-  ctx_.rings.release(std::move(ring));
-  ring = RingBuffer();
-}
-
-// Moves `ring`'s bytes to a ring of at least `min_capacity` (an empty one: a fresh ring).
-void FrameSession::grow(RingBuffer& ring, std::size_t min_capacity) {
-  RingBuffer larger = take_ring(min_capacity);
-  if (ring.mapped()) {
-    const auto bytes = ring.readable();
-    std::memcpy(larger.writable().data(), bytes.data(), bytes.size());
-    larger.commit(bytes.size());
-  }
-  give_back(ring);
-  ring = std::move(larger);
 }
 
 }  // namespace ringwire

@@ -3,7 +3,6 @@
 #include <csignal>
 #include <system_error>
 
-#include "ringwire/connection_refusals.h"
 #include "ringwire/listener.h"
 #include "ringwire/log.h"
 #include "ringwire/pipe_pool.h"
@@ -22,59 +21,37 @@ bool sigpipe_ignored() {
 }  // namespace
 
 // LoopPart: the server's share of one loop. Owned by the Server; owns that loop's Listener,
-// RingPool, PipePool, Service instance and Connections. Loop thread only, except construction.
-class Server::LoopPart final : public AcceptHandler {
+// RingPool, PipePool, Service instance, Connections and LoopBookkeeping. Loop thread only, except
+// construction.
+class Server::LoopPart final : public AcceptHandler, private ConnectionHost {
  public:
   LoopPart(Server& server, EventLoop& loop, UniqueFd listen_socket)
-      : server_(server),
-        loop_(loop),
+      : loop_(loop),
+        adapter_(loop),
         service_(server.make_service_()),
         context_{loop, SessionContext{rings_, *service_, stats_, server.options_.limits}, pipes_,
                  service_->echoes_every_frame() && sigpipe_ignored(),
                  [this](NativeConnection& connection) { on_closed(connection); }},
-        listener_(loop, std::move(listen_socket), *this, stats_) {}
+        listener_(loop, std::move(listen_socket), *this, stats_),
+        book_(server.group_, adapter_, stats_, connections_, *this) {
+    server.group_.add(book_);
+  }
   // A loop that only serves connections handed over by another loop's listener (exact balance).
   LoopPart(Server& server, EventLoop& loop) : LoopPart(server, loop, UniqueFd()) {}
-
-  ~LoopPart() {
-    for (auto& connection : connections_) connection->index_in_owner = kDetached;
-    connections_.clear();
-  }
 
   void start() {
     if (listener_.open()) loop_.post([this] { listener_.start(); });
   }
 
-  void drain(Clock::duration timeout) {
-    loop_.post([this, timeout] {
-      draining_ = true;
-      listener_.close();
-      drain_timer_ = loop_.add_timer_after(timeout, [this] { cut_off(); });
-      std::vector<NativeConnection*> open;
-      for (auto& connection : connections_) open.push_back(connection.get());
-      for (NativeConnection* connection : open) connection->begin_drain();  // may close it
-      if (connections_.empty()) finish_drain();
-    });
-  }
-
   void on_accepted(UniqueFd socket, const SocketAddress& peer) override {
-    const std::uint64_t limit = server_.options_.max_connections;
-    if (limit != 0 && server_.open_connections_.load(std::memory_order_relaxed) >= limit) {
-      refusals_.refuse(limit, peer, loop_.now());
-      return;  // `socket` closes here
-    }
-    server_.open_connections_.fetch_add(1, std::memory_order_relaxed);
-    LoopPart& target = server_.options_.balance == Balance::kExact ? least_loaded() : *this;
-    if (&target == this) return adopt(std::move(socket), peer);
-    // Hand over through the target loop's task queue; the descriptor travels owned.
-    auto handed = std::make_shared<UniqueFd>(std::move(socket));
-    target.loop_.post([&target, handed, peer] { target.adopt(std::move(*handed), peer); });
+    book_.on_accepted(std::move(socket), peer);
   }
 
-  // Takes a connection accepted by this loop's listener or handed over by another loop's.
-  void adopt(UniqueFd socket, const SocketAddress& peer) {
-    stats_.connections_accepted.add();
-    stats_.connections_open.add();
+  LoopStats& stats() { return stats_; }
+
+ private:
+  // ConnectionHost
+  void open_connection(UniqueFd socket, const SocketAddress& peer) override {
     // A loop whose poller has the completion form gets the completion transport.
     std::unique_ptr<NativeConnection> connection;
     if (loop_.completions()) {
@@ -82,74 +59,32 @@ class Server::LoopPart final : public AcceptHandler {
     } else {
       connection = std::make_unique<Connection>(context_, std::move(socket), peer);
     }
-    connection->index_in_owner = connections_.size();
-    NativeConnection& started = *connection;
-    connections_.push_back(std::move(connection));
-    started.start();
-    if (draining_) started.begin_drain();  // handed over just as the drain began
+    connections_.add(std::move(connection)).start();
   }
-
-  std::uint64_t open_connections() const { return stats_.connections_open.get(); }
-
-  LoopStats& stats() { return stats_; }
-
- private:
-  static constexpr std::size_t kDetached = ~std::size_t{0};
-
-  // The loop with the fewest open connections (ties: the lowest index). O(loops), on accept only.
-  LoopPart& least_loaded() {
-    LoopPart* best = this;
-    for (auto& part : server_.loops_) {
-      if (part->open_connections() < best->open_connections()) best = part.get();
-    }
-    return *best;
-  }
+  void stop_listening() override { listener_.close(); }
 
   void on_closed(NativeConnection& connection) {
-    server_.open_connections_.fetch_sub(1, std::memory_order_relaxed);
-    const std::size_t index = connection.index_in_owner;
-    if (index == kDetached) return;  // the owner itself is tearing down
-    if (index != connections_.size() - 1) {
-      std::swap(connections_[index], connections_.back());
-      connections_[index]->index_in_owner = index;
-    }
-    connections_.pop_back();  // destroys `connection`
-    if (draining_ && connections_.empty()) finish_drain();
+    connections_.remove(connection);  // destroys `connection`
+    book_.on_closed();
   }
 
-  void cut_off() {
-    drain_timer_ = kNoTimer;
-    if (!connections_.empty()) {
-      log(LogLevel::kWarn, "drain timeout: cutting off {} busy connection(s) on this loop",
-          connections_.size());
-    }
-    while (!connections_.empty()) connections_.back()->abort(CloseReason::kDrainTimeout);
-  }
-
-  void finish_drain() {
-    if (drained_) return;
-    drained_ = true;
-    loop_.cancel_timer(drain_timer_);
-    server_.on_loop_drained();
-  }
-
-  Server& server_;
   EventLoop& loop_;
+  EventLoopAdapter adapter_;
   LoopStats stats_;
   RingPool rings_;
   PipePool pipes_;
   std::unique_ptr<Service> service_;
   ConnectionContext context_;
   Listener listener_;
-  std::vector<std::unique_ptr<NativeConnection>> connections_;
-  bool draining_ = false;
-  bool drained_ = false;
-  TimerId drain_timer_ = kNoTimer;
-  ConnectionRefusals refusals_{stats_};
+  ConnectionTable<NativeConnection> connections_;  // destroyed before all above, which they use
+  LoopBookkeeping book_;
 };
 
 Server::Server(Reactor& reactor, ServerOptions options, ServiceFactory make_service)
-    : reactor_(reactor), options_(std::move(options)), make_service_(std::move(make_service)) {}
+    : reactor_(reactor),
+      options_(std::move(options)),
+      make_service_(std::move(make_service)),
+      group_(options_.max_connections, options_.balance) {}
 
 Server::~Server() = default;
 
@@ -168,12 +103,7 @@ void Server::start() {
 }
 
 void Server::drain(Clock::duration timeout, std::function<void()> done) {
-  drained_callback_ = std::move(done);
-  for (auto& loop : loops_) loop->drain(timeout);
-}
-
-void Server::on_loop_drained() {
-  if (loops_drained_.fetch_add(1) + 1 == loops_.size() && drained_callback_) drained_callback_();
+  group_.drain(timeout, std::move(done));
 }
 
 StatsSnapshot Server::stats() const {

@@ -1,7 +1,7 @@
 // UvEngine: the same services on libuv — one uv_loop per thread, each with its own SO_REUSEPORT
 // listener, the same frame decoder, backpressure, drain and counters as the native engine.
-// With --balance exact, loop 0 alone listens and hands each socket to the loop with the fewest
-// connections (open plus in transit) through that loop's task queue, as the native Server does.
+// The per-loop bookkeeping (connection limit, exact balance, adoption, drain, cut-off) is the
+// native engine's LoopBookkeeping over a small LoopAdapter (a uv_async task queue, a uv_timer_t).
 //
 // Accepting is the native engine's Acceptor watched by a uv_poll_t, not uv_listen(): libuv sheds
 // a full descriptor table itself but cannot pause a listener, so under a connection flood it
@@ -12,7 +12,6 @@
 #include <signal.h>
 #include <uv.h>
 
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,8 +22,8 @@
 #include "engines/engine.h"
 #include "engines/uv_connection.h"
 #include "ringwire/acceptor.h"
-#include "ringwire/connection_refusals.h"
 #include "ringwire/log.h"
+#include "ringwire/loop_bookkeeping.h"
 #include "ringwire/net.h"
 #include "ringwire/reactor.h"
 #include "ringwire/ring_pool.h"
@@ -45,38 +44,28 @@ ConnectionLimits connection_limits(const ServerConfig& config) {
   return limits;
 }
 
-// What every loop of the engine shares: the configuration and the connection limit (one atomic
-// counter touched only on accept and close, as in the native Server). Owned by the UvEngine.
-class UvLoop;
-
-struct UvShared {
-  ConnectionLimits limits;
-  bool exact_balance = false;
-  std::vector<UvLoop*> loops;  // every loop, by index; set before any loop starts
-  std::uint64_t max_connections = 0;
-  std::atomic<std::uint64_t> open_connections{0};
-  std::atomic<std::size_t> loops_drained{0};
-  std::size_t loop_count = 0;
-  std::function<void()> drained_callback;
-};
-
 // UvLoop: one libuv loop and its thread, with that loop's listener, RingPool, Service
-// instance, connections and LoopStats. Owned by the UvEngine. Construction, post(), stop() and
-// stats() from the controlling thread (post() and stats() from any); everything else on the loop
-// thread, whose only way in from outside is post() (a uv_async wake-up).
-class UvLoop final : private UvConnectionOwner, private AcceptHandler {
+// instance, connections, LoopBookkeeping and LoopStats. Owned by the UvEngine. Construction,
+// post(), stop() and stats() from the controlling thread (post() and stats() from any); everything
+// else on the loop thread, whose only way in from outside is post() (a uv_async wake-up).
+class UvLoop final : private UvConnectionOwner,
+                     private AcceptHandler,
+                     private LoopAdapter,
+                     private ConnectionHost {
  public:
-  UvLoop(std::size_t index, UvShared& shared, std::unique_ptr<Service> service)
+  UvLoop(std::size_t index, LoopGroup& group, const ConnectionLimits& limits,
+         std::unique_ptr<Service> service)
       : index_(index),
-        shared_(shared),
         service_(std::move(service)),
-        context_{loop_, SessionContext{rings_, *service_, stats_, shared.limits}, *this} {
+        context_{loop_, SessionContext{rings_, *service_, stats_, limits}, *this},
+        book_(group, *this, stats_, connections_, *this) {
+    group.add(book_);
     if (const int rc = uv_loop_init(&loop_); rc != 0) fail(rc, "uv_loop_init");
     loop_initialised_ = true;
     uv_async_init(&loop_, &wakeup_, on_wakeup);
     wakeup_.data = this;
-    uv_timer_init(&loop_, &drain_timer_);
-    drain_timer_.data = this;
+    uv_timer_init(&loop_, &timer_);
+    timer_.data = this;
     uv_timer_init(&loop_, &accept_pause_timer_);
     accept_pause_timer_.data = this;
   }
@@ -107,34 +96,12 @@ class UvLoop final : private UvConnectionOwner, private AcceptHandler {
   }
 
   // Any thread: runs `task` on the loop thread soon, in posting order.
-  void post(std::function<void()> task) {
+  void post(std::function<void()> task) override {
     {
       std::lock_guard lock(tasks_mutex_);
       tasks_.push_back(std::move(task));
     }
     uv_async_send(&wakeup_);
-  }
-
-  void drain(Clock::duration timeout) {
-    post([this, timeout] {
-      draining_ = true;
-      close_listener();
-      // With exact balance the others drain only once loop 0's listener is closed: every hand-off
-      // was posted before their drain task, so a connection in transit is adopted, then drained.
-      if (shared_.exact_balance && index_ == 0) {
-        for (UvLoop* other : shared_.loops) {
-          if (other != this) other->drain(timeout);
-        }
-      }
-      uv_timer_start(
-          &drain_timer_, on_drain_timeout,
-          static_cast<std::uint64_t>(std::chrono::ceil<std::chrono::milliseconds>(timeout).count()),
-          0);
-      // begin_drain() may start closing a connection; it leaves this list only in a later
-      // close callback, so iterating here is safe.
-      for (auto& connection : connections_) connection->begin_drain();
-      if (connections_.empty()) finish_drain();
-    });
   }
 
   // Closes every handle (open connections count as kShutdown) and joins the thread. Idempotent.
@@ -150,14 +117,7 @@ class UvLoop final : private UvConnectionOwner, private AcceptHandler {
 
   const LoopStats& stats() const { return stats_; }
 
-  // Any thread: connections this loop serves or has been handed and not yet adopted.
-  std::uint64_t load() const {
-    return stats_.connections_open.get() + in_transit_.load(std::memory_order_relaxed);
-  }
-
  private:
-  static constexpr std::size_t kDetached = ~std::size_t{0};
-
   static UvLoop& self(void* data) { return *static_cast<UvLoop*>(data); }
 
   static void on_wakeup(uv_async_t* async) {
@@ -192,72 +152,37 @@ class UvLoop final : private UvConnectionOwner, private AcceptHandler {
         static_cast<std::uint64_t>(Acceptor::kPause.count()), 0);
   }
 
-  static void on_drain_timeout(uv_timer_t* timer) {
-    UvLoop& loop = self(timer->data);
-    if (!loop.connections_.empty()) {
-      log(LogLevel::kWarn, "drain timeout: cutting off {} busy connection(s) on this loop",
-          loop.connections_.size());
-    }
-    for (auto& connection : loop.connections_) connection->abort(CloseReason::kDrainTimeout);
+  // LoopAdapter: one uv_timer_t is enough (the bookkeeping holds at most one timer at a time).
+  TimePoint now() override { return Clock::now(); }
+  TimerId add_timer_after(Clock::duration delay, TimerCallback callback) override {
+    timer_callback_ = std::move(callback);
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(delay).count();
+    uv_timer_start(
+        &timer_,
+        [](uv_timer_t* timer) {
+          const TimerCallback due = std::move(self(timer->data).timer_callback_);
+          due();
+        },
+        static_cast<std::uint64_t>(ms), 0);
+    return kTheTimer;
   }
+  void cancel_timer(TimerId id) override {
+    if (id == kTheTimer) uv_timer_stop(&timer_);
+  }
+
+  // ConnectionHost
+  void open_connection(UniqueFd socket, const SocketAddress&) override {
+    connections_.add(std::make_unique<UvConnection>(context_)).start(std::move(socket));
+  }
+  void stop_listening() override { close_listener(); }
 
   void on_accepted(UniqueFd socket, const SocketAddress& peer) override {
-    const std::uint64_t limit = shared_.max_connections;
-    if (limit != 0 && shared_.open_connections.load(std::memory_order_relaxed) >= limit) {
-      refusals_.refuse(limit, peer, Clock::now());
-      return;  // `socket` closes here
-    }
-    shared_.open_connections.fetch_add(1, std::memory_order_relaxed);
-    UvLoop& target = shared_.exact_balance ? least_loaded() : *this;
-    if (&target == this) return adopt(std::move(socket));
-    // A libuv handle cannot change loops, but a socket can: it travels owned through the target
-    // loop's task queue.
-    target.in_transit_.fetch_add(1, std::memory_order_relaxed);
-    auto handed = std::make_shared<UniqueFd>(std::move(socket));
-    target.post([&target, handed] {
-      target.in_transit_.fetch_sub(1, std::memory_order_relaxed);
-      target.adopt(std::move(*handed));
-    });
-  }
-
-  // The loop with the fewest connections (ties: the lowest index). O(loops), on accept only.
-  UvLoop& least_loaded() {
-    UvLoop* best = this;
-    for (UvLoop* loop : shared_.loops) {
-      if (loop->load() < best->load()) best = loop;
-    }
-    return *best;
-  }
-
-  // Makes a connection of this loop on `socket` and starts it.
-  void adopt(UniqueFd socket) {
-    stats_.connections_accepted.add();
-    stats_.connections_open.add();
-    auto connection = std::make_unique<UvConnection>(context_);
-    connection->index_in_owner = connections_.size();
-    UvConnection& started = *connection;
-    connections_.push_back(std::move(connection));
-    started.start(std::move(socket));
+    book_.on_accepted(std::move(socket), peer);
   }
 
   void on_closed(UvConnection& connection) override {
-    shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);
-    const std::size_t index = connection.index_in_owner;
-    if (index != connections_.size() - 1) {
-      std::swap(connections_[index], connections_.back());
-      connections_[index]->index_in_owner = index;
-    }
-    connections_.pop_back();  // destroys `connection`
-    if (draining_ && connections_.empty()) finish_drain();
-  }
-
-  void finish_drain() {
-    if (drained_) return;
-    drained_ = true;
-    uv_timer_stop(&drain_timer_);
-    if (shared_.loops_drained.fetch_add(1) + 1 == shared_.loop_count && shared_.drained_callback) {
-      shared_.drained_callback();
-    }
+    connections_.remove(connection);  // destroys `connection`
+    book_.on_closed();
   }
 
   // Stops accepting for good; new peers are refused at once.
@@ -273,19 +198,21 @@ class UvLoop final : private UvConnectionOwner, private AcceptHandler {
   void shut_down() {
     shut_down_ = true;
     close_listener();
-    for (auto& connection : connections_) connection->abort(CloseReason::kShutdown);
-    uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+    connections_.abort_all(CloseReason::kShutdown);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&accept_pause_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
     // uv_run() returns once the connections' close callbacks have run.
   }
 
+  static constexpr TimerId kTheTimer = 1;
+
   std::size_t index_;
-  UvShared& shared_;
   uv_loop_t loop_;
   bool loop_initialised_ = false;
   uv_async_t wakeup_;
-  uv_timer_t drain_timer_;
+  uv_timer_t timer_;  // the LoopAdapter's one timer
+  TimerCallback timer_callback_;
   uv_poll_t accept_poll_;  // watches acceptor_'s socket; initialised by listen()
   uv_timer_t accept_pause_timer_;
   LoopStats stats_;
@@ -293,30 +220,26 @@ class UvLoop final : private UvConnectionOwner, private AcceptHandler {
   RingPool rings_;
   std::unique_ptr<Service> service_;
   UvConnectionContext context_;
-  std::vector<std::unique_ptr<UvConnection>> connections_;
+  ConnectionTable<UvConnection> connections_;
+  LoopBookkeeping book_;
   std::thread thread_;
   std::mutex tasks_mutex_;
   std::vector<std::function<void()>> tasks_;  // guarded by tasks_mutex_
   std::vector<std::function<void()>> running_tasks_;
-  std::atomic<std::uint64_t> in_transit_{0};  // handed to this loop, adoption task not run yet
-  bool draining_ = false;
-  bool drained_ = false;
   bool shut_down_ = false;
-  ConnectionRefusals refusals_{stats_};
 };
 
 // UvEngine: owns the UvLoops. Construct, start(), drain() and stop() from the controlling thread;
 // stats() from any thread.
 class UvEngine final : public Engine {
  public:
-  explicit UvEngine(const ServerConfig& config) : config_(config) {
-    shared_.limits = connection_limits(config);
-    shared_.max_connections = config.max_connections;
-  }
+  explicit UvEngine(const ServerConfig& config)
+      : config_(config),
+        limits_(connection_limits(config)),
+        group_(config.max_connections, config.balance) {}
   ~UvEngine() override { stop(); }
 
   void start() override {
-    shared_.exact_balance = config_.balance == Balance::kExact;
     // libuv writes with write()/writev(), not send(MSG_NOSIGNAL): without this a peer's reset
     // would kill the process with SIGPIPE instead of failing one write with EPIPE.
     ::signal(SIGPIPE, SIG_IGN);
@@ -324,13 +247,11 @@ class UvEngine final : public Engine {
     const std::size_t count = config_.threads == 0 ? Reactor::online_cores() : config_.threads;
     // kernel: every loop listens and the kernel spreads connections by a hash of the addresses.
     // exact: loop 0 alone listens and hands each connection to the least-loaded loop.
-    const std::size_t listeners = shared_.exact_balance ? 1 : count;
+    const std::size_t listeners = config_.balance == Balance::kExact ? 1 : count;
     std::vector<UniqueFd> sockets = make_reuseport_listeners(address_, listeners);
     const ServiceFactory make_service = service_factory(config_.service, config_.max_frame);
-    shared_.loop_count = count;
     for (std::size_t i = 0; i < count; ++i) {
-      loops_.push_back(std::make_unique<UvLoop>(i, shared_, make_service()));
-      shared_.loops.push_back(loops_.back().get());
+      loops_.push_back(std::make_unique<UvLoop>(i, group_, limits_, make_service()));
       if (i < listeners) loops_.back()->listen(std::move(sockets[i]));
     }
     for (auto& loop : loops_) loop->start(config_.pin_cpus);
@@ -339,12 +260,7 @@ class UvEngine final : public Engine {
   std::size_t loops() const override { return loops_.size(); }
   std::string backend() const override { return "libuv"; }
   void drain(Clock::duration timeout, std::function<void()> done) override {
-    shared_.drained_callback = std::move(done);
-    if (shared_.exact_balance) {
-      loops_.front()->drain(timeout);  // which drains the others after closing its listener
-      return;
-    }
-    for (auto& loop : loops_) loop->drain(timeout);
+    group_.drain(timeout, std::move(done));
   }
   void stop() override {
     for (auto& loop : loops_) loop->stop();
@@ -362,7 +278,8 @@ class UvEngine final : public Engine {
 
  private:
   ServerConfig config_;
-  UvShared shared_;
+  ConnectionLimits limits_;  // the loops' sessions keep a reference
+  LoopGroup group_;
   SocketAddress address_;
   std::vector<std::unique_ptr<UvLoop>> loops_;
 };

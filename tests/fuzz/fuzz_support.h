@@ -10,8 +10,9 @@
 // long run of filler (frames bigger than a buffer), run one loop turn, read what came back,
 // half-close, drain. At the end the peer half-closes and reads until the server has closed, and
 // what came back must be exactly the replies owed for every complete frame up to the first
-// protocol error. The decoder is also checked directly: decode_frame agrees with the oracle on
-// every prefix of every frame.
+// protocol error, and the counters must agree with it (frames, bytes each way, the incomplete
+// last frame, exactly one close). The decoder is also checked directly: decode_frame agrees with
+// the oracle on every prefix of every frame.
 
 #include <sys/socket.h>
 
@@ -89,6 +90,7 @@ inline void append_header(Bytes& out, std::size_t length) {
 struct Owed {
   Bytes replies;
   std::uint64_t frames = 0;
+  std::size_t consumed = 0;  // bytes of the complete frames answered (or refused)
 };
 
 inline Owed replies_owed(Kind kind, std::span<const std::byte> sent, std::uint32_t max_frame) {
@@ -102,6 +104,7 @@ inline Owed replies_owed(Kind kind, std::span<const std::byte> sent, std::uint32
     const auto payload = frame.subspan(4);
     ++owed.frames;
     at += frame.size();
+    owed.consumed = at;
     switch (kind) {
       case Kind::kEcho:
         owed.replies.insert(owed.replies.end(), frame.begin(), frame.end());
@@ -318,7 +321,7 @@ class Run {
                    sent_.size(), received_.size(), owed.replies.size(), at_least);
       fail("the replies differ from those owed");
     }
-    if (!draining_ && stats_.frames_received.get() < owed.frames) fail("frames not counted");
+    check_counters(owed);
     if (stats_.ring_bytes_lent.get() != 0) fail("a buffer was not handed back");
     if (stats_.connections_open.get() != 0) fail("the open-connection gauge is off");
     side_->check_buffers_returned();
@@ -326,6 +329,24 @@ class Run {
 
  private:
   bool can_write() const { return !half_closed_ && !write_failed_ && side_->open(); }
+
+  // The counters agree with what crossed the socket and with the oracle.
+  void check_counters(const Owed& owed) const {
+    std::uint64_t closes = 0;
+    for (const Counter& closed : stats_.closed) closes += closed.get();
+    if (closes != 1) fail("the close was not counted exactly once");
+    const bool peer_closed = stats_.closed_for(CloseReason::kPeerClosed) == 1;
+    const bool refused = stats_.closed_for(CloseReason::kProtocolError) == 1;
+    if (!draining_ && (peer_closed || refused) && stats_.frames_received.get() != owed.frames) {
+      fail("frames_received differs from the complete frames sent");
+    }
+    if (!peer_closed) return;  // read to EOF, so every byte either way was counted
+    if (stats_.bytes_sent.get() != received_.size()) fail("bytes_sent differs from the replies");
+    if (stats_.bytes_received.get() != sent_.size()) fail("bytes_received differs from the sent");
+    if (!draining_ && stats_.trailing_bytes_dropped.get() != sent_.size() - owed.consumed) {
+      fail("trailing_bytes_dropped differs from the incomplete last frame");
+    }
+  }
 
   Kind kind_;
   ConnectionLimits limits_;

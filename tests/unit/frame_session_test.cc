@@ -131,6 +131,41 @@ class FrameSessionTest : public ::testing::Test, public SessionTransport {
     }
   }
 
+  // A fresh session over `service` fed `stream` in reads of at most `chunk`; returns what it
+  // sent. The replies owed are sent after each read, or with `pile_up` all at the end.
+  Bytes through_fresh_session(Service& service, std::span<const std::byte> stream,
+                              std::size_t chunk, bool pile_up, LoopStats& stats) {
+    Bytes out;
+    SessionContext context{rings_, service, stats, limits_};
+    FrameSession session(context, *this);
+    const auto send_owed_now = [&] {
+      for (FrameSession::Owed owed = session.owed(); owed.count > 0; owed = session.owed()) {
+        for (std::size_t i = 0; i < owed.count; ++i) {
+          out.insert(out.end(), owed.spans[i].begin(), owed.spans[i].end());
+        }
+        session.sent(owed.bytes);
+      }
+    };
+    session.start();
+    while (!stream.empty()) {
+      const std::span<std::byte> room = session.read_room();
+      if (room.empty()) {
+        ADD_FAILURE() << "the session stopped reading";
+        break;
+      }
+      const std::size_t n = std::min({chunk, room.size(), stream.size()});
+      std::memcpy(room.data(), stream.data(), n);
+      session.received(n);
+      stream = stream.subspan(n);
+      if (!pile_up) send_owed_now();
+      session.settle();
+    }
+    send_owed_now();
+    session.abort(CloseReason::kShutdown);
+    session.release();
+    return out;
+  }
+
   void finish() {
     session_.settle();
     if (session_.closed()) session_.release();
@@ -161,30 +196,38 @@ TEST_F(FrameSessionTest, EveryChunkSizeGivesTheRepliesInOrder) {
   const Bytes stream = concat(mixed);
   const Bytes expected = expected_replies(mixed);
   for (std::size_t chunk = 1; chunk <= stream.size(); ++chunk) {
-    sent_.clear();
     LoopStats stats;
-    SessionContext context{rings_, service_, stats, limits_};
-    FrameSession session(context, *this);
-    session.start();
-    std::span<const std::byte> rest = stream;
-    while (!rest.empty()) {
-      const std::span<std::byte> room = session.read_room();
-      ASSERT_FALSE(room.empty());
-      const std::size_t n = std::min({chunk, room.size(), rest.size()});
-      std::memcpy(room.data(), rest.data(), n);
-      session.received(n);
-      rest = rest.subspan(n);
-      for (FrameSession::Owed owed = session.owed(); owed.count > 0; owed = session.owed()) {
-        sent_.insert(sent_.end(), owed.spans[0].begin(), owed.spans[0].end());
-        session.sent(owed.spans[0].size());
-      }
-      session.settle();
-    }
-    ASSERT_EQ(sent_, expected) << "chunk " << chunk;
+    ASSERT_EQ(through_fresh_session(service_, stream, chunk, false, stats), expected)
+        << "chunk " << chunk;
     EXPECT_EQ(stats.frames_received.get(), mixed.size());
-    session.abort(CloseReason::kShutdown);
-    session.release();
   }
+}
+
+// A service that echoes every frame is not called: whole frames join the echoed prefix in runs.
+class EchoEveryFrame final : public Service {
+ public:
+  std::string_view name() const override { return "echo-every-frame"; }
+  FrameResult on_frame(std::span<const std::byte>, ReplyWriter&) override {
+    ++calls;
+    return {FrameVerdict::kEcho, {}};
+  }
+  bool echoes_every_frame() const override { return true; }
+  int calls = 0;
+};
+
+TEST_F(FrameSessionTest, EchoEveryFrameRunsGiveTheSameBytesAtEveryChunkSize) {
+  std::vector<Bytes> frames;
+  for (int i = 0; i < 40; ++i) frames.push_back(frame_of(static_cast<std::size_t>(i * 7 % 50), i));
+  const Bytes stream = concat(frames);
+  EchoEveryFrame echo;
+  for (std::size_t chunk = 1; chunk <= 300; chunk += 13) {
+    LoopStats stats;
+    // Odd chunks: the replies pile up before any is sent.
+    ASSERT_EQ(through_fresh_session(echo, stream, chunk, chunk % 2 == 1, stats), stream)
+        << "chunk " << chunk;
+    EXPECT_EQ(stats.frames_received.get(), frames.size());
+  }
+  EXPECT_EQ(echo.calls, 0);
 }
 
 TEST_F(FrameSessionTest, PartialSendsKeepTheOrderAcrossTheRings) {

@@ -64,6 +64,14 @@ class EventLoop {
   // Any thread: runs `task` on the loop thread during a coming turn, in posting order.
   void post(Task task);
   bool in_loop_thread() const { return std::this_thread::get_id() == owner_.load(); }
+  // Loop-only methods check their caller in debug and sanitizer builds (RINGWIRE_CHECK_THREADS):
+  // while run() is running, only its thread may touch the registrations and timers.
+  void check_loop_thread() const {
+#ifdef RINGWIRE_CHECK_THREADS
+    const std::thread::id owner = owner_.load(std::memory_order_relaxed);
+    if (owner != std::thread::id() && owner != std::this_thread::get_id()) loop_thread_violated();
+#endif
+  }
 
   // Registrations. `handler` must outlive the registration.
   IoToken add_io(int fd, Interest interest, IoHandler& handler);
@@ -80,12 +88,17 @@ class EventLoop {
 
   // Timers, on the loop's cached clock.
   TimerId add_timer(TimePoint deadline, TimerCallback callback) {
+    check_loop_thread();
     return timers_.add(deadline, std::move(callback));
   }
   TimerId add_timer_after(Clock::duration delay, TimerCallback callback) {
+    check_loop_thread();
     return timers_.add(now_ + delay, std::move(callback));
   }
-  void cancel_timer(TimerId id) { timers_.cancel(id); }
+  void cancel_timer(TimerId id) {
+    check_loop_thread();
+    timers_.cancel(id);
+  }
   // The time the current turn began (one clock read per turn).
   TimePoint now() const { return now_; }
   TimePoint refresh_now() { return now_ = Clock::now(); }
@@ -95,6 +108,7 @@ class EventLoop {
 
  private:
   class Waker;
+  [[noreturn]] static void loop_thread_violated();
   struct Registration {
     IoHandler* handler = nullptr;
     int fd = -1;

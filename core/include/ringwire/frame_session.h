@@ -39,7 +39,9 @@
 #include <utility>
 
 #include "ringwire/frame.h"
+#include "ringwire/owed_replies.h"
 #include "ringwire/ring_buffer.h"
+#include "ringwire/ring_lender.h"
 #include "ringwire/ring_pool.h"
 #include "ringwire/service.h"
 #include "ringwire/stats.h"
@@ -122,22 +124,21 @@ class FrameSession final : private ReplyWriter {
   // said before received(), peer_finished() or failed()). Meanwhile the input ring stays mapped
   // where it is: its free region does not move, and it is not given back (only cleared when
   // lingering begins).
-  void reading(bool in_flight) { read_in_flight_ = in_flight; }
+  void reading(bool in_flight) {
+    read_in_flight_ = in_flight;
+    replies_.keep_input_in_place(in_flight);  // it consumes sent and skipped input bytes
+  }
   void received(std::size_t n);
   void peer_finished();
   void failed();  // the socket failed or was reset
 
   // ---- send step ----
-  struct Owed {
-    std::array<std::span<const std::byte>, 2> spans;
-    std::size_t count = 0;
-    std::size_t bytes = 0;
-  };
+  using Owed = OwedReplies::Spans;
   // The ring bytes owed and not yet handed to the transport, in order.
-  Owed owed() const;
+  Owed owed() const { return replies_.ring_spans(); }
   // An asynchronous transport handed the first n bytes of owed() to the kernel: they stay where
   // they are until sent(n).
-  void sending(std::size_t n);
+  void sending(std::size_t n) { replies_.sending(n); }
   // The first n bytes owed (those handed over first) were sent.
   void sent(std::size_t n);
   bool has_unsent() const { return unsent() > 0; }
@@ -150,11 +151,11 @@ class FrameSession final : private ReplyWriter {
   void passed_in(std::size_t n);
   // The channel is full: reading waits for passed_out() to make room.
   void channel_full();
-  std::size_t pipe_bytes() const { return pipe_held_ + pipe_ready_; }
+  std::size_t pipe_bytes() const { return pipe_held_ + replies_.outside(); }
   std::size_t pipe_held() const { return pipe_held_; }
-  std::size_t pipe_owed() const { return pipe_ready_; }
+  std::size_t pipe_owed() const { return replies_.outside(); }
   // Bytes owed from the channel, sendable once owed() is empty.
-  std::size_t pipe_ready() const { return owed_before_pipe() == 0 ? pipe_ready_ : 0; }
+  std::size_t pipe_ready() const { return replies_.outside_ready(); }
   void passed_out(std::size_t n);
   // The channel's slots ran out before the frame was whole: the transport reads all its held
   // bytes back into spill_room() (exactly pipe_held() bytes; empty if no ring could be had: the
@@ -181,7 +182,7 @@ class FrameSession final : private ReplyWriter {
   // so whoever sees the close sees the count.
   void release();
 
-  std::size_t unsent() const { return echo_bytes_ + output_.size() + pipe_ready_; }
+  std::size_t unsent() const { return replies_.unsent(); }
 
  private:
   friend class LateReply;
@@ -192,7 +193,7 @@ class FrameSession final : private ReplyWriter {
 
   bool decoding() const;
   void process_input();
-  void skip_frame(std::size_t size);
+  bool echo_run();
   bool begin_pass_through(const FrameView& frame, std::size_t in_ring);
   void finish_pass_through();
   bool make_input_room();
@@ -204,26 +205,17 @@ class FrameSession final : private ReplyWriter {
   void close_now(CloseReason reason);
   bool quiet();
   void note_progress() { last_progress_ = transport_.now(); }
-  std::size_t owed_before_pipe() const { return echo_bytes_ + output_.size(); }
-  std::size_t owed_in_input() const { return echo_bytes_ + skipped_bytes_; }
-  void consume_input(std::size_t n);
-  RingBuffer take_ring(std::size_t min_capacity);
-  void give_back(RingBuffer& ring);
-  void grow(RingBuffer& ring, std::size_t min_capacity);
 
   SessionContext& ctx_;
   SessionTransport& transport_;
+  const bool echo_all_;  // the service echoes every frame: on_frame need not be called
+  const RingLender lender_;
   RingBuffer input_;
-  RingBuffer output_;
-  RingBuffer retired_output_;      // an output ring outgrown while its bytes were being sent
-  std::size_t echo_bytes_ = 0;     // owed echoed prefix of the input ring
-  std::size_t skipped_bytes_ = 0;  // a decoded non-echo frame right after that prefix
-  std::size_t in_flight_ = 0;      // owed ring bytes handed to an asynchronous send
-  // Pass-through: the frame in transit, and the channel's bytes (sent after the ring's).
+  OwedReplies replies_;  // the echoed prefix of input_, the output ring, passed-through bytes
+  // Pass-through: the frame in transit (its whole frames in the channel are owed, replies_).
   std::size_t transit_left_ = 0;    // bytes of the frame in transit still in the socket
   std::size_t transit_prefix_ = 0;  // its bytes in the input ring, after the echoed prefix
   std::size_t pipe_held_ = 0;       // its bytes in the channel: held until the frame is whole
-  std::size_t pipe_ready_ = 0;      // bytes of whole frames in the channel: owed
   bool peek_next_ = false;          // the last frame passed through: peek at the next header
   bool pipe_full_ = false;          // no room in the channel: stop reading until some is sent
   bool spilled_ = false;            // the first undecoded frame was spilled: finish it in the ring

@@ -1,12 +1,11 @@
 #pragma once
 // Server: runs a Service on every loop of a Reactor. Per loop it owns one Listener (all bound to
-// the same address with SO_REUSEPORT), one RingPool, one Service instance, the loop's connections
-// and its LoopStats. Nothing is shared between loops on the data path; the connection limit is one
-// atomic counter touched only on accept and close.
+// the same address with SO_REUSEPORT), one RingPool, one Service instance, the loop's connections,
+// its LoopBookkeeping and its LoopStats. Nothing is shared between loops on the data path; the
+// connection limit is one atomic counter (the LoopGroup's) touched only on accept and close.
 //
 // Call start(), port(), drain() and stats() from the controlling thread (any thread for stats()).
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -15,18 +14,13 @@
 #include <vector>
 
 #include "ringwire/connection.h"
+#include "ringwire/loop_bookkeeping.h"
 #include "ringwire/net.h"
 #include "ringwire/reactor.h"
 #include "ringwire/service.h"
 #include "ringwire/stats.h"
 
 namespace ringwire {
-
-// How new connections are spread over the loops.
-enum class Balance : std::uint8_t {
-  kKernel,  // every loop listens with SO_REUSEPORT; the kernel picks by a hash of the addresses
-  kExact,   // one listener; each connection goes to the loop with the fewest open connections
-};
 
 struct ServerOptions {
   std::string bind = "127.0.0.1";
@@ -61,16 +55,13 @@ class Server {
 
  private:
   class LoopPart;
-  void on_loop_drained();
 
   Reactor& reactor_;
   ServerOptions options_;
   ServiceFactory make_service_;
   SocketAddress address_;
+  LoopGroup group_;  // before loops_: they keep references to it
   std::vector<std::unique_ptr<LoopPart>> loops_;
-  std::atomic<std::uint64_t> open_connections_{0};
-  std::atomic<std::size_t> loops_drained_{0};
-  std::function<void()> drained_callback_;
 };
 
 }  // namespace ringwire
