@@ -3,6 +3,7 @@
 #include <csignal>
 #include <system_error>
 
+#include "ringwire/connection.h"
 #include "ringwire/listener.h"
 #include "ringwire/log.h"
 #include "ringwire/pipe_pool.h"

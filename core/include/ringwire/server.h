@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "ringwire/connection.h"
+#include "ringwire/frame_session.h"
 #include "ringwire/loop_bookkeeping.h"
 #include "ringwire/net.h"
 #include "ringwire/reactor.h"
