@@ -148,7 +148,9 @@ void EventLoop::remove_io(IoToken token) {
   poller_->remove(r->fd);
   r->handler = nullptr;
   r->fd = -1;
-  ++r->generation;  // events already fetched for this registration are dropped by find()
+  // Events already fetched for this registration are dropped by find(); the generation wraps
+  // within the token's bits, skipping 0.
+  r->generation = next_generation(r->generation);
   free_slots_.push_back(slot_of(token));
   --live_registrations_;
 }
