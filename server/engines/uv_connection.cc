@@ -129,12 +129,10 @@ void UvConnection::update_reading() {
   reading_ = want;
 }
 
-// Sends what is owed: one writev through uv_try_write; what the socket does not take goes in a
-// uv_write, and later bytes wait for it (a uv_try_write now would jump the queue).
+// Sends what is owed: a writev through uv_try_write, again while sending frees decoding that
+// was waiting (new replies become owed); what the socket does not take goes in a uv_write, and
+// later bytes wait for it (a uv_try_write meanwhile would jump the queue).
 void UvConnection::send_step() {
-  if (session_.closed() || write_bytes_ > 0) return;
-  FrameSession::Owed owed = session_.owed();
-  if (owed.count == 0) return;
   uv_buf_t bufs[2];
   const auto fill = [&bufs](const FrameSession::Owed& from) {
     for (std::size_t i = 0; i < from.count; ++i) {
@@ -143,23 +141,27 @@ void UvConnection::send_step() {
     }
     return static_cast<unsigned>(from.count);
   };
-  const int written = uv_try_write(stream(), bufs, fill(owed));
-  if (written < 0 && written != UV_EAGAIN) {
-    session_.failed();
-    return;
-  }
-  if (written > 0) {
-    session_.sent(static_cast<std::size_t>(written));
-    if (static_cast<std::size_t>(written) == owed.bytes) return;
-    owed = session_.owed();
+  while (!session_.closed() && write_bytes_ == 0) {
+    FrameSession::Owed owed = session_.owed();
     if (owed.count == 0) return;
+    const int written = uv_try_write(stream(), bufs, fill(owed));
+    if (written < 0 && written != UV_EAGAIN) {
+      session_.failed();
+      return;
+    }
+    if (written > 0) {
+      session_.sent(static_cast<std::size_t>(written));
+      if (static_cast<std::size_t>(written) == owed.bytes) continue;
+      owed = session_.owed();
+      if (owed.count == 0) continue;
+    }
+    if (uv_write(&write_request_, stream(), bufs, fill(owed), on_write) != 0) {
+      session_.failed();
+      return;
+    }
+    write_bytes_ = owed.bytes;
+    session_.sending(owed.bytes);
   }
-  if (uv_write(&write_request_, stream(), bufs, fill(owed), on_write) != 0) {
-    session_.failed();
-    return;
-  }
-  write_bytes_ = owed.bytes;
-  session_.sending(owed.bytes);
 }
 
 // ---- the session's requests ----
