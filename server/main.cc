@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <system_error>
 
 #include "engines/engine.h"
 #include "metrics_endpoint.h"
@@ -60,6 +61,13 @@ int main(int argc, char** argv) {
           control, resolve_address(config->bind, *config->metrics_port),
           [&engine] { return per_loop_stats(*engine); });
     }
+  } catch (const std::system_error& error) {
+    // Sharing a port must be asked for: say how, in the same line.
+    const bool in_use = error.code() == std::errc::address_in_use && !config->reuse_port;
+    std::fprintf(
+        stderr, "ringwire-server: cannot start: %s%s\n", error.what(),
+        in_use ? " (--reuse-port shares it with the ringwire-server listening there)" : "");
+    return 1;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "ringwire-server: cannot start: %s\n", error.what());
     return 1;

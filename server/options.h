@@ -26,6 +26,7 @@ struct ServerConfig {
   std::optional<std::uint16_t> metrics_port;  // none: no metrics endpoint
   Balance balance = Balance::kKernel;
   bool pin_cpus = false;
+  bool reuse_port = false;  // join an existing SO_REUSEPORT group on the port
   LogLevel log_level = LogLevel::kInfo;
 };
 

@@ -1,11 +1,10 @@
 #include "ringwire/net.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-
-#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
@@ -93,14 +92,16 @@ UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port, int b
   return socket;
 }
 
-std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size_t count) {
-  {
+std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size_t count,
+                                               bool join_group) {
+  if (!join_group) {
     UniqueFd probe = make_listen_socket(address, /*reuse_port=*/false);
     address = local_address(probe.get());  // the real port when 0 was asked for
   }
   std::vector<UniqueFd> sockets;
   for (std::size_t i = 0; i < count; ++i) {
     sockets.push_back(make_listen_socket(address, /*reuse_port=*/true));
+    if (i == 0) address = local_address(sockets[0].get());  // the others join its port
   }
   return sockets;
 }

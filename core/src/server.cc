@@ -94,7 +94,8 @@ void Server::start() {
   // kKernel: every loop listens and the kernel spreads connections by a hash of the addresses.
   // kExact: loop 0 alone listens and hands each connection to the least-loaded loop.
   const std::size_t listeners = options_.balance == Balance::kExact ? 1 : reactor_.size();
-  std::vector<UniqueFd> sockets = make_reuseport_listeners(address_, listeners);
+  std::vector<UniqueFd> sockets =
+      make_reuseport_listeners(address_, listeners, options_.join_reuseport_group);
   for (std::size_t i = 0; i < reactor_.size(); ++i) {
     loops_.push_back(
         i < listeners ? std::make_unique<LoopPart>(*this, reactor_.loop(i), std::move(sockets[i]))

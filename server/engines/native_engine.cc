@@ -15,6 +15,7 @@ ServerOptions server_options(const ServerConfig& config) {
   options.port = config.port;
   options.max_connections = config.max_connections;
   options.balance = config.balance;
+  options.join_reuseport_group = config.reuse_port;
   options.limits.max_frame = config.max_frame;
   options.limits.idle_timeout = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(config.idle_timeout_s));

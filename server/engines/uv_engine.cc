@@ -248,7 +248,8 @@ class UvEngine final : public Engine {
     // kernel: every loop listens and the kernel spreads connections by a hash of the addresses.
     // exact: loop 0 alone listens and hands each connection to the least-loaded loop.
     const std::size_t listeners = config_.balance == Balance::kExact ? 1 : count;
-    std::vector<UniqueFd> sockets = make_reuseport_listeners(address_, listeners);
+    std::vector<UniqueFd> sockets =
+        make_reuseport_listeners(address_, listeners, config_.reuse_port);
     const ServiceFactory make_service = service_factory(config_.service, config_.max_frame);
     for (std::size_t i = 0; i < count; ++i) {
       loops_.push_back(std::make_unique<UvLoop>(i, group_, limits_, make_service()));

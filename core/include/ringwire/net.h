@@ -42,10 +42,13 @@ UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port,
                             int backlog = kListenBacklog);
 
 // `count` listening sockets bound to `address` with SO_REUSEPORT (one per loop). SO_REUSEPORT would
-// let us silently share a port with another server of the same user, so it first binds once
-// without it: a port in use is refused ("bind 127.0.0.1:7000: Address already in use"). A port of
-// 0 is replaced in `address` by the one the kernel picked.
-std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size_t count);
+// let us silently share a port with another server of the same user, so unless `join_group` it
+// first binds once without it: a port in use is refused ("bind 127.0.0.1:7000: Address already in
+// use"). With `join_group` the sockets join whatever SO_REUSEPORT group (same user) already listens
+// there — several processes on one port, rolling restarts. A port of 0 is replaced in `address` by
+// the one the kernel picked.
+std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size_t count,
+                                               bool join_group = false);
 
 void set_no_delay(int fd);  // TCP_NODELAY: small replies go out at once
 

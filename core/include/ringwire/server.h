@@ -28,6 +28,9 @@ struct ServerOptions {
   ConnectionLimits limits;
   std::uint64_t max_connections = 0;  // 0: no limit beyond the descriptor table
   Balance balance = Balance::kKernel;
+  // Join an SO_REUSEPORT group already listening on the port (another ringwire process of the same
+  // user) instead of refusing the port as in use: several processes on one port, rolling restarts.
+  bool join_reuseport_group = false;
 };
 
 class Server {
@@ -39,7 +42,8 @@ class Server {
 
   // Binds one listening socket per loop and starts accepting. Throws std::system_error whose
   // what() is one line ("bind 127.0.0.1:7000: Address already in use"). A port already served by
-  // another process is refused, even one that also uses SO_REUSEPORT.
+  // another process is refused, even one that also uses SO_REUSEPORT, unless
+  // options.join_reuseport_group.
   void start();
   std::uint16_t port() const { return address_.port(); }
   const SocketAddress& address() const { return address_; }

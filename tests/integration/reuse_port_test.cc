@@ -1,0 +1,65 @@
+// --reuse-port: several ringwire-server processes on one port, each with its own loops.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <regex>
+#include <string>
+
+#include "support/server_process.h"
+#include "support/test_client.h"
+
+namespace ringwire::test {
+namespace {
+
+// The "N connection(s) accepted" of a server's exit line, or -1 when the line is not there.
+long accepted_in_exit_line(const std::string& stderr_text) {
+  std::smatch match;
+  if (!std::regex_search(stderr_text, match,
+                         std::regex(R"(stopped:.* (\d+) connection\(s\) accepted)"))) {
+    return -1;
+  }
+  return std::stol(match[1]);
+}
+
+TEST(ReusePortTest, SecondProcessWithoutTheFlagIsRefusedWithAHint) {
+  ServerProcess first({"--port", "0", "--log-level", "warn"});
+  const std::uint16_t port = first.ready_port();
+  ASSERT_NE(port, 0);
+  ServerProcess second({"--port", std::to_string(port)});
+  EXPECT_EQ(second.wait_exit(), 1);
+  const std::string error = second.stderr_rest();
+  EXPECT_NE(error.find("Address already in use"), std::string::npos) << error;
+  EXPECT_NE(error.find("--reuse-port"), std::string::npos) << error;
+  EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 1) << error;
+}
+
+TEST(ReusePortTest, TwoProcessesOnOnePortBothServe) {
+  ServerProcess first({"--port", "0", "--threads", "2", "--reuse-port", "--log-level", "info"});
+  const std::uint16_t port = first.ready_port();
+  ASSERT_NE(port, 0);
+  ServerProcess second(
+      {"--port", std::to_string(port), "--threads", "2", "--reuse-port", "--log-level", "info"});
+  ASSERT_EQ(second.ready_port(), port);
+
+  // The kernel picks one of the group's four sockets by a hash of the addresses: that 200
+  // connections from fresh ports all land on one process has odds of 2^-199.
+  constexpr long kConnections = 200;
+  for (long i = 0; i < kConnections; ++i) {
+    TestClient client(port);
+    client.send_frame(random_payload(64, static_cast<std::uint64_t>(i)));
+    ASSERT_EQ(client.receive_frame(), random_payload(64, static_cast<std::uint64_t>(i)));
+  }
+  first.signal(SIGTERM);
+  second.signal(SIGTERM);
+  ASSERT_EQ(first.wait_exit(), 0);
+  ASSERT_EQ(second.wait_exit(), 0);
+  const long by_first = accepted_in_exit_line(first.stderr_rest());
+  const long by_second = accepted_in_exit_line(second.stderr_rest());
+  EXPECT_GT(by_first, 0);
+  EXPECT_GT(by_second, 0);
+  EXPECT_EQ(by_first + by_second, kConnections);
+}
+
+}  // namespace
+}  // namespace ringwire::test
