@@ -39,6 +39,21 @@ std::vector<StatsSnapshot> per_loop_stats(const Engine& engine) {
   return stats;
 }
 
+// With --reuse-port, a drain closes listeners whose queued connections only survive if the kernel
+// moves them to the rest of the group (net.ipv4.tcp_migrate_req, per network namespace).
+void warn_unless_queued_connections_migrate() {
+  std::FILE* file = std::fopen("/proc/sys/net/ipv4/tcp_migrate_req", "r");
+  int value = 0;
+  const bool known = file != nullptr && std::fscanf(file, "%d", &value) == 1;
+  if (file != nullptr) std::fclose(file);
+  if (known && value == 1) return;
+  log(LogLevel::kWarn,
+      "net.ipv4.tcp_migrate_req is {}: when this process drains, connections waiting in its accept "
+      "queue are reset instead of moving to the other --reuse-port processes "
+      "(deploy/sysctl.d/60-ringwire.conf)",
+      known ? std::to_string(value) : "unavailable (Linux < 5.14)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,6 +92,7 @@ int main(int argc, char** argv) {
              resolve_address(config->bind, engine->port()).to_string(), engine->loops(),
              config->engine, engine->backend(), config->service);
   std::fflush(stdout);
+  if (config->reuse_port) warn_unless_queued_connections_migrate();
   if (metrics) {
     log(LogLevel::kInfo, "metrics on http://{}/metrics",
         resolve_address(config->bind, metrics->port()).to_string());
