@@ -15,6 +15,7 @@
 #include "ringwire/event_loop.h"
 #include "ringwire/log.h"
 #include "signals.h"
+#include "systemd_notify.h"
 
 using namespace ringwire;
 
@@ -99,6 +100,14 @@ int main(int argc, char** argv) {
   }
 
   bool draining = false;
+  // After the ready line and the metrics endpoint: READY=1 means every listener is up.
+  SystemdNotifier systemd(control, [&] {
+    const StatsSnapshot stats = engine->stats();
+    return fmt::format("{} {} connection(s) open, {} accepted", draining ? "draining," : "serving,",
+                       stats[&LoopStats::connections_open],
+                       stats[&LoopStats::connections_accepted]);
+  });
+  systemd.ready();
   SignalWatcher signals(control, [&](int signal) {
     if (draining) {
       log(LogLevel::kWarn, "second {}: exiting at once", ::strsignal(signal));
@@ -107,6 +116,7 @@ int main(int argc, char** argv) {
     draining = true;
     log(LogLevel::kInfo, "{}: draining (stopped accepting; up to {} s for open connections)",
         ::strsignal(signal), config->drain_timeout_s);
+    systemd.stopping();
     engine->drain(std::chrono::duration_cast<Clock::duration>(
                       std::chrono::duration<double>(config->drain_timeout_s)),
                   [&control] { control.stop(); });
