@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "engines/engine.h"
+#include "listener_handover.h"
 #include "metrics_endpoint.h"
 #include "options.h"
 #include "ringwire/event_loop.h"
@@ -69,9 +70,23 @@ int main(int argc, char** argv) {
   EventLoop control;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<MetricsEndpoint> metrics;
+  std::unique_ptr<ListenerOffer> offer;
+  bool draining = false;
   try {
-    engine = make_engine(*config);
+    ServerConfig effective = *config;
+    if (!config->handover.empty()) effective.inherited_listeners = take_listeners(config->handover);
+    engine = make_engine(effective);
     engine->start();
+    if (!effective.inherited_listeners.empty()) {
+      log(LogLevel::kInfo, "took {} listening socket(s) over at {}",
+          effective.inherited_listeners.size(), config->handover);
+    }
+    if (!config->handover.empty()) {
+      // Once draining, our listeners are closing: a successor then binds its own.
+      offer = std::make_unique<ListenerOffer>(control, config->handover, [&] {
+        return draining ? std::vector<int>{} : engine->listening_fds();
+      });
+    }
     if (config->metrics_port) {
       metrics = std::make_unique<MetricsEndpoint>(
           control, resolve_address(config->bind, *config->metrics_port),
@@ -93,13 +108,12 @@ int main(int argc, char** argv) {
              resolve_address(config->bind, engine->port()).to_string(), engine->loops(),
              config->engine, engine->backend(), config->service);
   std::fflush(stdout);
-  if (config->reuse_port) warn_unless_queued_connections_migrate();
+  if (config->reuse_port && config->handover.empty()) warn_unless_queued_connections_migrate();
   if (metrics) {
     log(LogLevel::kInfo, "metrics on http://{}/metrics",
         resolve_address(config->bind, metrics->port()).to_string());
   }
 
-  bool draining = false;
   // After the ready line and the metrics endpoint: READY=1 means every listener is up.
   SystemdNotifier systemd(control, [&] {
     const StatsSnapshot stats = engine->stats();

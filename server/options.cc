@@ -67,6 +67,12 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
   app.add_flag("--reuse-port", config.reuse_port,
                "Share the port with other ringwire-server processes of this user (SO_REUSEPORT "
                "group): several processes on one port, rolling restarts");
+  app.add_option(
+         "--handover", config.handover,
+         "Unix socket PATH: take the listening sockets of the ringwire-server offering them "
+         "there (restart: start the new one, then SIGTERM the old; nothing is reset), "
+         "then offer ours there to the next")
+      ->capture_default_str();
   app.add_flag("--pin-cpus", config.pin_cpus, "Pin loop i to the i-th allowed CPU");
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ringwire/frame.h"
 #include "ringwire/log.h"
@@ -27,6 +28,9 @@ struct ServerConfig {
   Balance balance = Balance::kKernel;
   bool pin_cpus = false;
   bool reuse_port = false;  // join an existing SO_REUSEPORT group on the port
+  std::string handover;     // unix socket path: take the listeners from / offer ours there
+  // Listening sockets taken over from the predecessor at `handover` (set by main, not a flag).
+  std::vector<int> inherited_listeners;
   LogLevel log_level = LogLevel::kInfo;
 };
 

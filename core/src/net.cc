@@ -106,6 +106,24 @@ std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size
   return sockets;
 }
 
+std::vector<UniqueFd> adopt_listeners(std::span<const int> fds, std::size_t count,
+                                      SocketAddress& address) {
+  std::vector<UniqueFd> sockets;
+  for (const int fd : fds) sockets.emplace_back(fd);
+  if (sockets.size() != count) {
+    fail(EINVAL, fmt::format("listeners handed over: {} socket(s), this process needs {} (start "
+                             "it with the --threads and --balance of the one handing over)",
+                             sockets.size(), count));
+  }
+  const SocketAddress theirs = local_address(sockets[0].get());
+  if (address.port() != 0 && theirs.to_string() != address.to_string()) {
+    fail(EINVAL,
+         "listeners handed over listen on " + theirs.to_string() + ", not " + address.to_string());
+  }
+  address = theirs;
+  return sockets;
+}
+
 bool read_exact(int fd, std::span<std::byte> out) {
   while (!out.empty()) {
     const ssize_t got = ::recv(fd, out.data(), out.size(), 0);

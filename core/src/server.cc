@@ -95,7 +95,10 @@ void Server::start() {
   // kExact: loop 0 alone listens and hands each connection to the least-loaded loop.
   const std::size_t listeners = options_.balance == Balance::kExact ? 1 : reactor_.size();
   std::vector<UniqueFd> sockets =
-      make_reuseport_listeners(address_, listeners, options_.join_reuseport_group);
+      options_.inherited_listeners.empty()
+          ? make_reuseport_listeners(address_, listeners, options_.join_reuseport_group)
+          : adopt_listeners(options_.inherited_listeners, listeners, address_);
+  for (const UniqueFd& socket : sockets) listening_fds_.push_back(socket.get());
   for (std::size_t i = 0; i < reactor_.size(); ++i) {
     loops_.push_back(
         i < listeners ? std::make_unique<LoopPart>(*this, reactor_.loop(i), std::move(sockets[i]))

@@ -21,6 +21,9 @@ class Engine {
   virtual std::uint16_t port() const = 0;
   virtual std::size_t loops() const = 0;
   virtual std::string backend() const = 0;
+  // The listening sockets, for a successor to take over (listener_handover.h); valid after start()
+  // until drain().
+  virtual std::vector<int> listening_fds() const = 0;
   // Graceful drain (DESIGN §2); `done` runs once, on some engine thread, when all are closed.
   virtual void drain(Clock::duration timeout, std::function<void()> done) = 0;
   // Stops the loops and joins their threads.

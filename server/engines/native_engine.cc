@@ -16,6 +16,7 @@ ServerOptions server_options(const ServerConfig& config) {
   options.max_connections = config.max_connections;
   options.balance = config.balance;
   options.join_reuseport_group = config.reuse_port;
+  options.inherited_listeners = config.inherited_listeners;
   options.limits.max_frame = config.max_frame;
   options.limits.idle_timeout = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(config.idle_timeout_s));
@@ -40,6 +41,7 @@ class NativeEngine final : public Engine {
   }
   std::uint16_t port() const override { return server_.port(); }
   std::size_t loops() const override { return reactor_.size(); }
+  std::vector<int> listening_fds() const override { return server_.listening_fds(); }
   std::string backend() const override { return std::string(reactor_.loop(0).backend_name()); }
   void drain(Clock::duration timeout, std::function<void()> done) override {
     server_.drain(timeout, std::move(done));

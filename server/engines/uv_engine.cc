@@ -249,7 +249,10 @@ class UvEngine final : public Engine {
     // exact: loop 0 alone listens and hands each connection to the least-loaded loop.
     const std::size_t listeners = config_.balance == Balance::kExact ? 1 : count;
     std::vector<UniqueFd> sockets =
-        make_reuseport_listeners(address_, listeners, config_.reuse_port);
+        config_.inherited_listeners.empty()
+            ? make_reuseport_listeners(address_, listeners, config_.reuse_port)
+            : adopt_listeners(config_.inherited_listeners, listeners, address_);
+    for (const UniqueFd& socket : sockets) listening_fds_.push_back(socket.get());
     const ServiceFactory make_service = service_factory(config_.service, config_.max_frame);
     for (std::size_t i = 0; i < count; ++i) {
       loops_.push_back(std::make_unique<UvLoop>(i, group_, limits_, make_service()));
@@ -260,6 +263,7 @@ class UvEngine final : public Engine {
   std::uint16_t port() const override { return address_.port(); }
   std::size_t loops() const override { return loops_.size(); }
   std::string backend() const override { return "libuv"; }
+  std::vector<int> listening_fds() const override { return listening_fds_; }
   void drain(Clock::duration timeout, std::function<void()> done) override {
     group_.drain(timeout, std::move(done));
   }
@@ -282,6 +286,7 @@ class UvEngine final : public Engine {
   ConnectionLimits limits_;  // the loops' sessions keep a reference
   LoopGroup group_;
   SocketAddress address_;
+  std::vector<int> listening_fds_;
   std::vector<std::unique_ptr<UvLoop>> loops_;
 };
 

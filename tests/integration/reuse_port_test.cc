@@ -1,8 +1,11 @@
-// --reuse-port: several ringwire-server processes on one port, each with its own loops.
+// --reuse-port and --handover: several ringwire-server processes on one port, each with its own
+// loops; a successor taking its predecessor's listening sockets.
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <regex>
 #include <string>
 
@@ -59,6 +62,24 @@ TEST(ReusePortTest, TwoProcessesOnOnePortBothServe) {
   EXPECT_GT(by_first, 0);
   EXPECT_GT(by_second, 0);
   EXPECT_EQ(by_first + by_second, kConnections);
+}
+
+// --handover passes the listening sockets themselves: the successor must listen with as many.
+TEST(ReusePortTest, HandoverToADifferentLoopCountIsRefusedAndTheOldOneKeepsServing) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("ringwire-handover-test-" + std::to_string(::getpid()) + ".sock"))
+                               .string();
+  ServerProcess first({"--port", "0", "--threads", "2", "--handover", path, "--log-level", "warn"});
+  const std::uint16_t port = first.ready_port();
+  ASSERT_NE(port, 0);
+  ServerProcess second({"--port", std::to_string(port), "--threads", "3", "--handover", path});
+  EXPECT_EQ(second.wait_exit(), 1);
+  const std::string error = second.stderr_rest();
+  EXPECT_NE(error.find("2 socket(s), this process needs 3"), std::string::npos) << error;
+  EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 1) << error;
+  TestClient client(port);
+  client.send_frame(random_payload(100, 7));
+  EXPECT_EQ(client.receive_frame(), random_payload(100, 7));
 }
 
 }  // namespace

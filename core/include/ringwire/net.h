@@ -50,6 +50,12 @@ UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port,
 std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size_t count,
                                                bool join_group = false);
 
+// Listening sockets another process handed over (listener_handover in the server): ownership of
+// `fds` passes to the result. They must number `count` (one per listening loop) and listen on one
+// address, which is written to `address`; a port asked for in `address` (non-zero) must be theirs.
+std::vector<UniqueFd> adopt_listeners(std::span<const int> fds, std::size_t count,
+                                      SocketAddress& address);
+
 void set_no_delay(int fd);  // TCP_NODELAY: small replies go out at once
 
 // For blocking sockets (tests, the benchmarks' floor pair): all of `out` / all of `in`, retrying

@@ -31,6 +31,9 @@ struct ServerOptions {
   // Join an SO_REUSEPORT group already listening on the port (another ringwire process of the same
   // user) instead of refusing the port as in use: several processes on one port, rolling restarts.
   bool join_reuseport_group = false;
+  // Listening sockets handed over by the process this one replaces (ownership passes to start()),
+  // used instead of binding new ones; none: bind.
+  std::vector<int> inherited_listeners;
 };
 
 class Server {
@@ -48,6 +51,9 @@ class Server {
   std::uint16_t port() const { return address_.port(); }
   const SocketAddress& address() const { return address_; }
   std::size_t loop_count() const { return loops_.size(); }
+  // The listening sockets, for handing them over to a successor; after start(), and only until
+  // drain() (which closes them).
+  const std::vector<int>& listening_fds() const { return listening_fds_; }
 
   // Graceful drain: close every listener, then close each connection once it is quiet (nothing
   // unread, no partial frame, nothing unsent); at `timeout` cut off the rest (counted as
@@ -64,6 +70,7 @@ class Server {
   ServerOptions options_;
   ServiceFactory make_service_;
   SocketAddress address_;
+  std::vector<int> listening_fds_;
   LoopGroup group_;  // before loops_: they keep references to it
   std::vector<std::unique_ptr<LoopPart>> loops_;
 };
