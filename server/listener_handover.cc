@@ -111,8 +111,10 @@ ListenerOffer::ListenerOffer(EventLoop& loop, std::string path,
   const sockaddr_un address = unix_address(path_);
   socket_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!socket_) fail(errno, "--handover: socket");
-  // The predecessor's file (or a stale one) gives way: from now on successors come to us.
-  ::unlink(path_.c_str());
+  // The predecessor's socket file (or a stale one) gives way: from now on successors come to us.
+  // Anything else at `path` is not ours to remove: bind then fails with EADDRINUSE.
+  struct stat existing {};
+  if (::lstat(path_.c_str(), &existing) == 0 && S_ISSOCK(existing.st_mode)) ::unlink(path_.c_str());
   if (::bind(socket_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     fail(errno, "--handover: bind " + path_);
   }
@@ -134,6 +136,14 @@ void ListenerOffer::on_io(const Event&) {
   while (true) {
     UniqueFd peer(::accept4(socket_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!peer) return;  // EAGAIN: no one else waiting
+    // The file is the owner's only (0600), but it was not between bind and chmod: check the peer.
+    ucred peer_user{};
+    socklen_t length = sizeof peer_user;
+    if (::getsockopt(peer.get(), SOL_SOCKET, SO_PEERCRED, &peer_user, &length) != 0 ||
+        peer_user.uid != ::geteuid()) {
+      log(LogLevel::kWarn, "--handover: refused a process of user {} at {}", peer_user.uid, path_);
+      continue;
+    }
     const std::vector<int> fds = listeners_();
     const auto count = static_cast<std::uint32_t>(fds.size());
     bool sent = ::send(peer.get(), &count, sizeof count, MSG_NOSIGNAL) == sizeof count;

@@ -82,5 +82,28 @@ TEST(ReusePortTest, HandoverToADifferentLoopCountIsRefusedAndTheOldOneKeepsServi
   EXPECT_EQ(client.receive_frame(), random_payload(100, 7));
 }
 
+// A draining process offers nothing (its listeners are closing): the successor binds its own.
+TEST(ReusePortTest, HandoverFromADrainingProcessBindsItsOwn) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("ringwire-handover-drain-" + std::to_string(::getpid()) + ".sock"))
+                               .string();
+  ServerProcess old(
+      {"--port", "0", "--handover", path, "--drain-timeout", "60", "--log-level", "info"});
+  const std::uint16_t port = old.ready_port();
+  ASSERT_NE(port, 0);
+  TestClient held(port);
+  held.send_frame(random_payload(10, 1));
+  ASSERT_EQ(held.receive_frame().size(), 10u);
+  held.send_all(Bytes(2));  // a partial frame: the drain waits for it
+  old.signal(SIGTERM);
+  ASSERT_NE(old.stderr_line().find("draining"), std::string::npos);
+  ServerProcess next(
+      {"--port", std::to_string(port), "--handover", path, "--reuse-port", "--log-level", "warn"});
+  ASSERT_EQ(next.ready_port(), port);
+  TestClient client(port);
+  client.send_frame(random_payload(100, 8));
+  EXPECT_EQ(client.receive_frame(), random_payload(100, 8));
+}
+
 }  // namespace
 }  // namespace ringwire::test
