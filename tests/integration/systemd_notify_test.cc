@@ -138,6 +138,32 @@ TEST(SystemdNotifyTest, WithoutNotifySocketItStartsAndServes) {
   EXPECT_EQ(client.receive_frame().size(), 10u);
 }
 
+std::string read_unit(const std::string& name) {
+  std::ifstream in(std::string(RINGWIRE_SOURCE_DIR "/deploy/systemd/") + name);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// What the units promise each other: systemd waits longer than the drain before SIGKILL, learns
+// readiness from the server, and lets it open enough descriptors; the template shares the port.
+TEST(SystemdUnitsTest, StopTimeoutOutlastsTheDrainAndLimitsAreRaised) {
+  for (const char* name : {"ringwire-server.service", "ringwire-server@.service"}) {
+    const std::string unit = read_unit(name);
+    ASSERT_FALSE(unit.empty()) << name;
+    std::smatch drain, stop, files;
+    ASSERT_TRUE(std::regex_search(unit, drain, std::regex(R"(--drain-timeout (\d+))"))) << name;
+    ASSERT_TRUE(std::regex_search(unit, stop, std::regex(R"(\nTimeoutStopSec=(\d+)\n)"))) << name;
+    EXPECT_GT(std::stoi(stop[1]), std::stoi(drain[1])) << name;
+    ASSERT_TRUE(std::regex_search(unit, files, std::regex(R"(\nLimitNOFILE=(\d+)\n)"))) << name;
+    EXPECT_GE(std::stoul(files[1]), 65536u) << name;
+    EXPECT_NE(unit.find("\nType=notify\n"), std::string::npos) << name;
+  }
+  const std::string instances = read_unit("ringwire-server@.service");
+  EXPECT_NE(instances.find("--reuse-port"), std::string::npos);
+  EXPECT_NE(instances.find("--handover"), std::string::npos);
+}
+
 // The shipped units, with ExecStart pointing at this build's binary (verify checks it exists).
 TEST(SystemdUnitsTest, SystemdAnalyzeVerifyPasses) {
   if (std::system("command -v systemd-analyze >/dev/null 2>&1") != 0) {
