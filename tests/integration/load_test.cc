@@ -170,6 +170,43 @@ TEST(LoadChurn, CountsConnectionsAndVerifiesEveryReply) {
   }
 }
 
+// --reconnect: a server that closes gracefully (as a drain does) loses the client nothing: the
+// frames it left unanswered go again on a new connection, with their sequence numbers (so every
+// reply is still checked in order), and no error is counted. Without it, each close is an error.
+TEST(LoadReconnect, ResendsWhatADrainingServerLeftUnanswered) {
+  BlockingServerOptions server_options;
+  server_options.fault = ServerFault::kDrainAfter;
+  server_options.drain_after = 40;
+  BlockingServer server(server_options);
+  LoadOptions o = quiet_options(server.port());
+  o.connections = 4;
+  o.depth = 4;
+  o.warmup_s = 0;
+  o.duration_s = 0.5;
+  {
+    const LoadResult r = run_load(o);
+    EXPECT_EQ(errors_of(r, ErrorKind::kPeerClosed), o.connections);
+  }
+  o.reconnect = true;
+  for (const double rate : {0.0, 4000.0}) {
+    SCOPED_TRACE(rate == 0 ? "closed loop" : "open loop");
+    o.rate = rate;
+    const LoadResult r = run_load(o);
+    EXPECT_EQ(r.totals.error_total(), 0u);
+    ASSERT_GE(r.totals.reconnects, 4u);
+    // Each connection ends after 40 replies: the run's replies came over that many connections.
+    EXPECT_GE(r.totals.frames_completed, 40 * r.totals.reconnects);
+    if (rate == 0) {
+      // Closed loop: a reply is followed at once by the next frame, so --depth are always owed.
+      EXPECT_EQ(r.totals.frames_resent, o.depth * r.totals.reconnects);
+    } else {
+      // Open loop: every frame of the schedule was answered, whichever connection carried it.
+      const double scheduled = rate * r.window_s;
+      EXPECT_NEAR(static_cast<double>(r.totals.frames_completed), scheduled, 0.05 * scheduled);
+    }
+  }
+}
+
 TEST(LoadChurn, CatchesACorruptedReply) {
   BlockingServerOptions server_options;
   server_options.fault = ServerFault::kCorruptByte;

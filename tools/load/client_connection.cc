@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 #include <system_error>
+#include <utility>
 
 #include "ringwire/frame.h"
 #include "worker.h"
@@ -20,9 +21,11 @@ ClientConnection::~ClientConnection() { close(); }
 
 void ClientConnection::connect(const SocketAddress& server, const SocketAddress* source) {
   connect_started_ns_ = now_ns();
-  state_ = State::kIdle;  // churn: a closed slot connects again
-  next_send_sequence_ = next_reply_sequence_ = 0;
-  cycle_sent_ = cycle_replied_ = 0;
+  state_ = State::kIdle;  // churn and --reconnect: a closed slot connects again
+  if (!resuming_) {
+    next_send_sequence_ = next_reply_sequence_ = 0;
+    cycle_sent_ = cycle_replied_ = 0;
+  }
   fd_.reset(::socket(server.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
   if (!fd_) return fail_connect(errno);
   if (source != nullptr) {
@@ -66,7 +69,8 @@ void ClientConnection::finish_connect() {
   state_ = State::kOpen;
   worker_.loop().set_interest(token_, Interest::kRead);
   worker_.on_connect_finished(local_index_, true);
-  if (worker_.sending() && !options.open_loop()) pump(now);
+  const bool resumed = std::exchange(resuming_, false);
+  if (worker_.sending() && (!options.open_loop() || resumed)) pump(now);
 }
 
 void ClientConnection::close(const ErrorKind* reason) {
@@ -112,7 +116,9 @@ void ClientConnection::on_readable() {
     return fail_io(errno);
   }
   if (n == 0) {
-    // The server closed. Before the window ends that is an error; after it, the expected goodbye.
+    // The server closed. Before the window ends that is an error (unless --reconnect); after it,
+    // the expected goodbye.
+    if (worker_.sending() && worker_.options().reconnect) return resume_elsewhere();
     const ErrorKind kind = ErrorKind::kPeerClosed;
     return close(worker_.sending() ? &kind : nullptr);
   }
@@ -149,6 +155,23 @@ void ClientConnection::end_cycle(std::int64_t now) {
   }
   close();
   if (worker_.sending()) worker_.reconnect(local_index_);
+}
+
+void ClientConnection::resume_elsewhere() {
+  ThreadStats& stats = worker_.stats();
+  ++stats.reconnects;
+  stats.frames_resent += inflight_.in_flight();
+  // A graceful close answered every frame the server read; the others go again, same sequence.
+  inflight_.unsend_all();
+  next_send_sequence_ = next_reply_sequence_;
+  worker_.loop().remove_io(token_);
+  token_ = 0;
+  fd_.reset();
+  out_head_ = out_tail_ = 0;
+  state_ = State::kClosed;
+  worker_.on_connection_closed();
+  resuming_ = true;
+  worker_.reconnect(local_index_);
 }
 
 void ClientConnection::fail_io(int error) {
@@ -204,7 +227,7 @@ void ClientConnection::enqueue(std::int64_t scheduled_ns) {
   // Bound on one connection's backlog of due frames: 2^20 records (16 MiB) is minutes of a
   // stalled server at ordinary per-connection rates; past it frames are skipped and counted.
   constexpr std::size_t kMaxPendingFrames = std::size_t{1} << 20;
-  if (state_ != State::kOpen) return;
+  if (state_ != State::kOpen && !resuming_) return;  // frames due while reconnecting wait
   if (inflight_.pending() >= kMaxPendingFrames) {
     worker_.stats().count(ErrorKind::kQueueOverflow);
     return;
@@ -243,6 +266,11 @@ void ClientConnection::pump(std::int64_t now) {
   if (!options.open_loop()) {
     if (options.expects_replies()) {
       const std::uint32_t cycle_limit = options.churn ? options.churn_frames : UINT32_MAX;
+      // Frames due again after a --reconnect go first, with their sequence numbers.
+      while (inflight_.pending() > 0 && room()) {
+        inflight_.mark_sent(now);
+        append_frame(now);
+      }
       while (inflight_.in_flight() < options.depth && room() && cycle_sent_ < cycle_limit) {
         ++cycle_sent_;
         inflight_.push_sent(now);

@@ -56,6 +56,7 @@ nlohmann::json options_json(const LoadOptions& o) {
           {"churn", o.churn},
           {"churn_frames", o.churn_frames},
           {"churn_rst", o.churn_rst},
+          {"reconnect", o.reconnect},
           {"mode", o.open_loop() ? "open" : "closed"}};
 }
 
@@ -153,6 +154,7 @@ nlohmann::json to_json(const LoadResult& r) {
         {"frames_per_connection", r.options.churn_frames},
         {"rst", r.options.churn_rst}}},
       {"first_reply_us", histogram_json(t.first_reply)},
+      {"reconnects", {{"graceful_closes", t.reconnects}, {"frames_resent", t.frames_resent}}},
       {"options", options_json(r.options)},
       {"machine", machine_json()},
   };

@@ -43,6 +43,8 @@ void ThreadStats::merge(const ThreadStats& from) {
   first_reply.merge(from.first_reply);
   connections_established += from.connections_established;
   churn_cycles += from.churn_cycles;
+  reconnects += from.reconnects;
+  frames_resent += from.frames_resent;
   for (const auto& [error, n] : from.socket_errors) socket_errors[error] += n;
   frames_completed += from.frames_completed;
   frames_sent += from.frames_sent;

@@ -56,7 +56,9 @@ struct ThreadStats {
   std::map<int, std::uint64_t> connect_errors;          // errno -> count (rare: a map is fine)
   std::map<int, std::uint64_t> socket_errors;           // send/recv failures: errno -> count
   std::uint64_t connections_established = 0;  // the run's connections (not churn's reconnects)
-  std::uint64_t churn_cycles = 0;  // --churn: connections that completed their frames (window)
+  std::uint64_t churn_cycles = 0;   // --churn: connections that completed their frames (window)
+  std::uint64_t reconnects = 0;     // --reconnect: graceful closes by the server (the whole run)
+  std::uint64_t frames_resent = 0;  // ... and the unanswered frames re-sent after them
 
   // For the live line: since the start, every frame completed (or sent, for discard).
   std::uint64_t frames_total = 0;

@@ -69,6 +69,7 @@ LoadOptions options_from_json(const nlohmann::json& o) {
   options.churn = o.value("churn", options.churn);
   options.churn_frames = o.value("churn_frames", options.churn_frames);
   options.churn_rst = o.value("churn_rst", options.churn_rst);
+  options.reconnect = o.value("reconnect", options.reconnect);
   return options;
 }
 
@@ -164,6 +165,9 @@ LoadResult result_from_json(const nlohmann::json& j) {
     const nlohmann::json churn = j.value("churn", nlohmann::json::object());
     t.churn_cycles = churn.value("connections", std::uint64_t{0});
     r.connections_per_s = churn.value("connections_per_s", 0.0);
+    const nlohmann::json reconnects = j.value("reconnects", nlohmann::json::object());
+    t.reconnects = reconnects.value("graceful_closes", std::uint64_t{0});
+    t.frames_resent = reconnects.value("frames_resent", std::uint64_t{0});
     const nlohmann::json cpu = j.value("client_cpu", nlohmann::json::object());
     t.cpu_user_s = cpu.value("user_seconds", 0.0);
     t.cpu_system_s = cpu.value("system_seconds", 0.0);

@@ -42,6 +42,9 @@ struct LoadOptions {
   bool churn = false;
   std::uint32_t churn_frames = 1;
   bool churn_rst = false;
+  // A graceful close by the server (FIN, as a draining server does) is not an error: the
+  // connection connects again and re-sends the frames it had not been answered.
+  bool reconnect = false;
 
   bool open_loop() const { return rate > 0; }
   bool expects_replies() const { return service != ServiceKind::kDiscard; }

@@ -88,6 +88,11 @@ std::string format_report(const LoadResult& r) {
   }
   percentile_row(out, "connect", t.connect_latency);
   if (o.churn) percentile_row(out, "first reply (from connect)", t.first_reply);
+  if (o.reconnect) {
+    out += fmt::format(
+        "  reconnects   {} graceful close(s) by the server, {} unanswered frame(s) re-sent\n",
+        t.reconnects, t.frames_resent);
+  }
   const std::uint64_t errors = t.error_total();
   out += fmt::format("  errors       {}", errors);
   for (std::size_t i = 0; i < kErrorKindCount; ++i) {
