@@ -9,6 +9,7 @@
 #include <string>
 
 #include "support/blocking_server.h"
+#include "support/counting_echo_server.h"
 
 namespace ringwire::load {
 namespace {
@@ -132,6 +133,94 @@ TEST(LoadConnect, RefusedConnectionsAreCountedByErrno) {
   EXPECT_EQ(r.connections_established, 0u);
   EXPECT_EQ(errors_of(r, ErrorKind::kConnectFailed), 3u);
   EXPECT_EQ(r.totals.connect_errors.at(ECONNREFUSED), 3u);
+}
+
+// --churn: every completed connection is one the server accepted, and each carried exactly
+// --churn-frames checked replies; with RST the slots reconnect as fast as with FIN.
+TEST(LoadChurn, CountsConnectionsAndVerifiesEveryReply) {
+  for (const bool rst : {false, true}) {
+    testing::CountingEchoServer server;
+    LoadOptions o = quiet_options(server.port());
+    o.connections = 4;
+    o.depth = 2;
+    o.churn = true;
+    o.churn_frames = 3;
+    o.churn_rst = rst;
+    o.warmup_s = 0;
+    o.duration_s = 0.5;
+    const LoadResult r = run_load(o);
+    SCOPED_TRACE(rst ? "RST" : "FIN");
+    EXPECT_EQ(r.totals.error_total(), 0u);
+    ASSERT_GT(r.totals.churn_cycles, 20u);
+    // Each completed connection was accepted, plus the run's first ones and those cut at the end.
+    EXPECT_GE(server.accepted(), r.totals.churn_cycles);
+    EXPECT_LE(server.accepted(), r.totals.churn_cycles + 2 * o.connections);
+    // Every reply of the window was checked; a connection straddling an edge counts its frames in
+    // the window but not itself.
+    EXPECT_GE(r.totals.frames_completed, r.totals.churn_cycles * o.churn_frames);
+    EXPECT_LE(r.totals.frames_completed,
+              (r.totals.churn_cycles + 2 * o.connections) * o.churn_frames);
+    // One first reply per connection whose first reply fell in the window: off by at most the
+    // connections open at either edge.
+    const auto first = static_cast<double>(r.totals.first_reply.count());
+    EXPECT_NEAR(first, static_cast<double>(r.totals.churn_cycles),
+                static_cast<double>(o.connections));
+    EXPECT_NEAR(r.connections_per_s, static_cast<double>(r.totals.churn_cycles) / r.window_s, 1);
+    EXPECT_GE(r.totals.connect_latency.count(), r.totals.churn_cycles);
+  }
+}
+
+// --reconnect: a server that closes gracefully (as a drain does) loses the client nothing: the
+// frames it left unanswered go again on a new connection, with their sequence numbers (so every
+// reply is still checked in order), and no error is counted. Without it, each close is an error.
+TEST(LoadReconnect, ResendsWhatADrainingServerLeftUnanswered) {
+  BlockingServerOptions server_options;
+  server_options.fault = ServerFault::kDrainAfter;
+  server_options.drain_after = 40;
+  BlockingServer server(server_options);
+  LoadOptions o = quiet_options(server.port());
+  o.connections = 4;
+  o.depth = 4;
+  o.warmup_s = 0;
+  o.duration_s = 0.5;
+  {
+    const LoadResult r = run_load(o);
+    EXPECT_EQ(errors_of(r, ErrorKind::kPeerClosed), o.connections);
+  }
+  o.reconnect = true;
+  for (const double rate : {0.0, 4000.0}) {
+    SCOPED_TRACE(rate == 0 ? "closed loop" : "open loop");
+    o.rate = rate;
+    const LoadResult r = run_load(o);
+    EXPECT_EQ(r.totals.error_total(), 0u);
+    ASSERT_GE(r.totals.reconnects, 4u);
+    // Each connection ends after 40 replies: the run's replies came over that many connections.
+    EXPECT_GE(r.totals.frames_completed, 40 * r.totals.reconnects);
+    if (rate == 0) {
+      // Closed loop: a reply is followed at once by the next frame, so --depth are always owed.
+      EXPECT_EQ(r.totals.frames_resent, o.depth * r.totals.reconnects);
+    } else {
+      // Open loop: every frame of the schedule was answered, whichever connection carried it.
+      const double scheduled = rate * r.window_s;
+      EXPECT_NEAR(static_cast<double>(r.totals.frames_completed), scheduled, 0.05 * scheduled);
+    }
+  }
+}
+
+TEST(LoadChurn, CatchesACorruptedReply) {
+  BlockingServerOptions server_options;
+  server_options.fault = ServerFault::kCorruptByte;
+  server_options.corrupt_every = 2;  // per connection: the second frame of each
+  BlockingServer server(server_options);
+  LoadOptions o = quiet_options(server.port());
+  o.connections = 2;
+  o.churn = true;
+  o.churn_frames = 2;
+  o.warmup_s = 0;
+  o.duration_s = 0.3;
+  const LoadResult r = run_load(o);
+  ASSERT_GT(r.totals.churn_cycles, 5u);
+  EXPECT_GE(errors_of(r, ErrorKind::kReplyContent), r.totals.churn_cycles);
 }
 
 }  // namespace

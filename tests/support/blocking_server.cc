@@ -102,6 +102,12 @@ void BlockingServer::serve(int fd) {
         break;
     }
     if (!write_all(fd, frame)) return;
+    if (options_.fault == ServerFault::kDrainAfter && frames == options_.drain_after) {
+      ::shutdown(fd, SHUT_WR);
+      while (read_frame(fd, frame)) {
+      }
+      return;
+    }
   }
 }
 

@@ -20,6 +20,8 @@ enum class ServerFault : std::uint8_t {
   kCorruptByte,  // flips the last byte of every `corrupt_every`-th reply
   kReorder,      // answers each pair of frames in the wrong order
   kStall,        // stops reading for `stall_for` at the start of every `stall_every`
+  kDrainAfter,   // after `drain_after` frames on a connection, closes it as a draining server
+                 // does: shuts its write side, then reads (unanswered) until the client closes
 };
 
 struct BlockingServerOptions {
@@ -27,6 +29,7 @@ struct BlockingServerOptions {
   std::uint64_t corrupt_every = 100;
   std::chrono::milliseconds stall_every{1000};
   std::chrono::milliseconds stall_for{200};
+  std::uint64_t drain_after = 50;
 };
 
 class BlockingServer {

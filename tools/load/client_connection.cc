@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 #include <system_error>
+#include <utility>
 
 #include "ringwire/frame.h"
 #include "worker.h"
@@ -20,6 +21,11 @@ ClientConnection::~ClientConnection() { close(); }
 
 void ClientConnection::connect(const SocketAddress& server, const SocketAddress* source) {
   connect_started_ns_ = now_ns();
+  state_ = State::kIdle;  // churn and --reconnect: a closed slot connects again
+  if (!resuming_) {
+    next_send_sequence_ = next_reply_sequence_ = 0;
+    cycle_sent_ = cycle_replied_ = 0;
+  }
   fd_.reset(::socket(server.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP));
   if (!fd_) return fail_connect(errno);
   if (source != nullptr) {
@@ -39,7 +45,7 @@ void ClientConnection::fail_connect(int error) {
   worker_.stats().connect_errors[error]++;
   const ErrorKind kind = ErrorKind::kConnectFailed;
   close(&kind);
-  worker_.on_connect_finished(false);
+  worker_.on_connect_finished(local_index_, false);
 }
 
 void ClientConnection::finish_connect() {
@@ -49,7 +55,11 @@ void ClientConnection::finish_connect() {
   set_no_delay(fd_.get());
   const auto& options = worker_.options();
   try {
-    input_ = RingBuffer(worker_.input_capacity());
+    if (input_.mapped()) {
+      input_.clear();  // churn: the slot keeps its ring from one connection to the next
+    } else {
+      input_ = RingBuffer(worker_.input_capacity());
+    }
     output_.resize(worker_.output_capacity());
   } catch (const std::system_error& e) {  // out of memory or of mappings (vm.max_map_count)
     return fail_connect(e.code().value());
@@ -58,8 +68,9 @@ void ClientConnection::finish_connect() {
   }
   state_ = State::kOpen;
   worker_.loop().set_interest(token_, Interest::kRead);
-  worker_.on_connect_finished(true);
-  if (worker_.sending() && !options.open_loop()) pump(now);
+  worker_.on_connect_finished(local_index_, true);
+  const bool resumed = std::exchange(resuming_, false);
+  if (worker_.sending() && (!options.open_loop() || resumed)) pump(now);
 }
 
 void ClientConnection::close(const ErrorKind* reason) {
@@ -102,11 +113,12 @@ void ClientConnection::on_readable() {
   const ssize_t n = ::recv(fd_.get(), room.data(), room.size(), 0);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-    const ErrorKind kind = ErrorKind::kSocketError;
-    return close(&kind);
+    return fail_io(errno);
   }
   if (n == 0) {
-    // The server closed. Before the window ends that is an error; after it, the expected goodbye.
+    // The server closed. Before the window ends that is an error (unless --reconnect); after it,
+    // the expected goodbye.
+    if (worker_.sending() && worker_.options().reconnect) return resume_elsewhere();
     const ErrorKind kind = ErrorKind::kPeerClosed;
     return close(worker_.sending() ? &kind : nullptr);
   }
@@ -128,7 +140,44 @@ void ClientConnection::on_readable() {
     input_.consume(frame.needed);
   }
   if (in_window && stats.frames_total != completed_before) note_progress(now);
+  if (worker_.options().churn && cycle_replied_ >= worker_.options().churn_frames) {
+    return end_cycle(now);
+  }
   if (worker_.sending()) pump(now);
+}
+
+void ClientConnection::end_cycle(std::int64_t now) {
+  if (worker_.in_window(now)) ++worker_.stats().churn_cycles;
+  if (worker_.options().churn_rst) {
+    // A reset instead of a FIN: no TIME_WAIT keeps the port, so churn never runs out of them.
+    const linger reset{1, 0};
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  }
+  close();
+  if (worker_.sending()) worker_.reconnect(local_index_);
+}
+
+void ClientConnection::resume_elsewhere() {
+  ThreadStats& stats = worker_.stats();
+  ++stats.reconnects;
+  stats.frames_resent += inflight_.in_flight();
+  // A graceful close answered every frame the server read; the others go again, same sequence.
+  inflight_.unsend_all();
+  next_send_sequence_ = next_reply_sequence_;
+  worker_.loop().remove_io(token_);
+  token_ = 0;
+  fd_.reset();
+  out_head_ = out_tail_ = 0;
+  state_ = State::kClosed;
+  worker_.on_connection_closed();
+  resuming_ = true;
+  worker_.reconnect(local_index_);
+}
+
+void ClientConnection::fail_io(int error) {
+  worker_.stats().socket_errors[error]++;
+  const ErrorKind kind = ErrorKind::kSocketError;
+  close(&kind);
 }
 
 void ClientConnection::on_reply(std::span<const std::byte> payload, std::int64_t now) {
@@ -162,6 +211,9 @@ void ClientConnection::on_reply(std::span<const std::byte> payload, std::int64_t
     }
   }
   ++stats.frames_total;
+  if (options.churn && cycle_replied_++ == 0 && worker_.in_window(now)) {
+    stats.first_reply.record(static_cast<std::uint64_t>(now - connect_started_ns_));
+  }
   const auto from_scheduled = static_cast<std::uint64_t>(now - request.scheduled_ns);
   stats.live.record(from_scheduled);
   if (!worker_.in_window(now)) return;
@@ -175,7 +227,7 @@ void ClientConnection::enqueue(std::int64_t scheduled_ns) {
   // Bound on one connection's backlog of due frames: 2^20 records (16 MiB) is minutes of a
   // stalled server at ordinary per-connection rates; past it frames are skipped and counted.
   constexpr std::size_t kMaxPendingFrames = std::size_t{1} << 20;
-  if (state_ != State::kOpen) return;
+  if (state_ != State::kOpen && !resuming_) return;  // frames due while reconnecting wait
   if (inflight_.pending() >= kMaxPendingFrames) {
     worker_.stats().count(ErrorKind::kQueueOverflow);
     return;
@@ -213,7 +265,14 @@ void ClientConnection::pump(std::int64_t now) {
   ThreadStats& stats = worker_.stats();
   if (!options.open_loop()) {
     if (options.expects_replies()) {
-      while (inflight_.in_flight() < options.depth && room()) {
+      const std::uint32_t cycle_limit = options.churn ? options.churn_frames : UINT32_MAX;
+      // Frames due again after a --reconnect go first, with their sequence numbers.
+      while (inflight_.pending() > 0 && room()) {
+        inflight_.mark_sent(now);
+        append_frame(now);
+      }
+      while (inflight_.in_flight() < options.depth && room() && cycle_sent_ < cycle_limit) {
+        ++cycle_sent_;
         inflight_.push_sent(now);
         append_frame(now);
       }
@@ -241,8 +300,7 @@ void ClientConnection::flush(std::int64_t now) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      const ErrorKind kind = ErrorKind::kSocketError;
-      return close(&kind);
+      return fail_io(errno);
     }
     out_head_ += static_cast<std::size_t>(n);
     if (worker_.in_window(now)) {

@@ -56,6 +56,12 @@ class ClientConnection final : public IoHandler {
 
   void finish_connect();
   void fail_connect(int error);  // counts `error`, closes, tells the worker
+  void fail_io(int error);       // a send/recv failure: counts `error` and closes
+  // --churn: the connection's frames are all answered: close it and connect the slot again.
+  void end_cycle(std::int64_t now);
+  // --reconnect: the server closed gracefully: connect again, keeping the frames not answered
+  // (due again, with their sequence numbers and first send times) to send on the new connection.
+  void resume_elsewhere();
   void on_readable();
   void on_reply(std::span<const std::byte> payload, std::int64_t now);
   void append_frame(std::int64_t now);
@@ -77,6 +83,9 @@ class ClientConnection final : public IoHandler {
   InflightQueue inflight_;
   std::uint64_t next_send_sequence_ = 0;
   std::uint64_t next_reply_sequence_ = 0;
+  std::uint32_t cycle_sent_ = 0;     // --churn: frames sent on this connection
+  std::uint32_t cycle_replied_ = 0;  // ... and answered
+  bool resuming_ = false;            // --reconnect: the next connect carries the frames owed
 
   std::uint64_t frames_in_window_ = 0;
   std::int64_t last_progress_ns_ = 0;

@@ -44,6 +44,8 @@ class InflightQueue {
   // The oldest sent record, removed (in_flight() > 0).
   Record pop_oldest() { return records_[head_++ & mask_]; }
   void clear() { head_ = sent_end_ = tail_ = 0; }
+  // Every record sent and not answered becomes due again, oldest first (their connection closed).
+  void unsend_all() { sent_end_ = head_; }
 
  private:
   void grow() {

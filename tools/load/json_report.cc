@@ -53,6 +53,10 @@ nlohmann::json options_json(const LoadOptions& o) {
           {"source", o.sources},
           {"verify", o.verify},
           {"max_frame", o.max_frame},
+          {"churn", o.churn},
+          {"churn_frames", o.churn_frames},
+          {"churn_rst", o.churn_rst},
+          {"reconnect", o.reconnect},
           {"mode", o.open_loop() ? "open" : "closed"}};
 }
 
@@ -98,11 +102,14 @@ nlohmann::json to_json(const LoadResult& r) {
   for (std::size_t i = 0; i < kErrorKindCount; ++i) {
     errors_by_kind[std::string(to_string(static_cast<ErrorKind>(i)))] = t.errors[i];
   }
-  nlohmann::json connect_errors = nlohmann::json::object();
-  for (const auto& [error, n] : t.connect_errors) {
-    const char* name = strerrorname_np(error);
-    connect_errors[name != nullptr ? name : std::to_string(error)] = n;
-  }
+  auto by_errno = [](const std::map<int, std::uint64_t>& counts) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [error, n] : counts) {
+      const char* name = strerrorname_np(error);
+      j[name != nullptr ? name : std::to_string(error)] = n;
+    }
+    return j;
+  };
   nlohmann::json j = {
       {"frames_per_s", r.frames_per_s},
       {"bytes_per_s", r.bytes_per_s},
@@ -116,7 +123,8 @@ nlohmann::json to_json(const LoadResult& r) {
       {"schedule_lag_us", histogram_json(t.schedule_lag)},
       {"connect_latency_us", histogram_json(t.connect_latency)},
       {"errors_by_kind", errors_by_kind},
-      {"connect_errors", connect_errors},
+      {"connect_errors", by_errno(t.connect_errors)},
+      {"socket_errors", by_errno(t.socket_errors)},
       {"server", r.server},
       {"window_s", r.window_s},
       {"frames_completed", t.frames_completed},
@@ -139,6 +147,14 @@ nlohmann::json to_json(const LoadResult& r) {
         {"ns_per_frame", r.cpu_ns_per_frame},
         {"thread_fraction", r.thread_cpu_fraction}}},
       {"warnings", r.warnings},
+      {"churn",
+       {{"enabled", r.options.churn},
+        {"connections_per_s", r.connections_per_s},
+        {"connections", t.churn_cycles},
+        {"frames_per_connection", r.options.churn_frames},
+        {"rst", r.options.churn_rst}}},
+      {"first_reply_us", histogram_json(t.first_reply)},
+      {"reconnects", {{"graceful_closes", t.reconnects}, {"frames_resent", t.frames_resent}}},
       {"options", options_json(r.options)},
       {"machine", machine_json()},
   };

@@ -179,13 +179,14 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
     const double cpu = s.cpu_user_s + s.cpu_system_s;
     result.thread_cpu_fraction.push_back(cpu / window);
     result.cpu_s += cpu;
-    std::uint64_t established = s.connect_latency.count();
+    const std::uint64_t established = s.connections_established;
     result.thread_connections.push_back(established);
     result.connections_established += established;
   }
   const ThreadStats& t = result.totals;
   const std::uint64_t frames = options.expects_replies() ? t.frames_completed : t.frames_sent;
   result.frames_per_s = static_cast<double>(frames) / window;
+  result.connections_per_s = static_cast<double>(t.churn_cycles) / window;
   result.bytes_per_s = static_cast<double>(t.bytes_sent + t.bytes_received) / window;
   result.cpu_ns_per_frame = frames > 0 ? result.cpu_s * 1e9 / static_cast<double>(frames) : 0;
   result.fairness = fairness_of(t);

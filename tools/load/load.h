@@ -54,8 +54,9 @@ struct LoadResult {
   double window_s = 0;
   ThreadStats totals;  // merged over threads (per-connection vectors concatenated)
   std::size_t connections_established = 0;
-  double frames_per_s = 0;  // replies checked per second (discard: frames sent)
-  double bytes_per_s = 0;   // bytes sent + received per second, headers included
+  double frames_per_s = 0;       // replies checked per second (discard: frames sent)
+  double connections_per_s = 0;  // --churn: connections that completed their frames, per second
+  double bytes_per_s = 0;        // bytes sent + received per second, headers included
   Fairness fairness;
   std::vector<double> thread_cpu_fraction;  // per thread, user + system over the window
   double cpu_s = 0;                         // all threads, user + system, inside the window

@@ -40,6 +40,12 @@ void ThreadStats::merge(const ThreadStats& from) {
   send_lateness.merge(from.send_lateness);
   schedule_lag.merge(from.schedule_lag);
   connect_latency.merge(from.connect_latency);
+  first_reply.merge(from.first_reply);
+  connections_established += from.connections_established;
+  churn_cycles += from.churn_cycles;
+  reconnects += from.reconnects;
+  frames_resent += from.frames_resent;
+  for (const auto& [error, n] : from.socket_errors) socket_errors[error] += n;
   frames_completed += from.frames_completed;
   frames_sent += from.frames_sent;
   bytes_sent += from.bytes_sent;

@@ -45,6 +45,7 @@ struct ThreadStats {
   Histogram schedule_lag;       // open loop: when the frame was issued minus scheduled (client lag)
   Histogram connect_latency;    // connect() to connected, every connection (not windowed)
   Histogram live;               // the live line's interval histogram (reset each second)
+  Histogram first_reply;        // --churn: connect() to the first reply, per connection (window)
 
   // Inside the measurement window:
   std::uint64_t frames_completed = 0;  // replies received and checked
@@ -53,6 +54,11 @@ struct ThreadStats {
   std::uint64_t bytes_received = 0;
   std::array<std::uint64_t, kErrorKindCount> errors{};  // the whole run, not windowed
   std::map<int, std::uint64_t> connect_errors;          // errno -> count (rare: a map is fine)
+  std::map<int, std::uint64_t> socket_errors;           // send/recv failures: errno -> count
+  std::uint64_t connections_established = 0;  // the run's connections (not churn's reconnects)
+  std::uint64_t churn_cycles = 0;   // --churn: connections that completed their frames (window)
+  std::uint64_t reconnects = 0;     // --reconnect: graceful closes by the server (the whole run)
+  std::uint64_t frames_resent = 0;  // ... and the unanswered frames re-sent after them
 
   // For the live line: since the start, every frame completed (or sent, for discard).
   std::uint64_t frames_total = 0;

@@ -66,6 +66,10 @@ LoadOptions options_from_json(const nlohmann::json& o) {
   options.sources = o.value("source", options.sources);
   options.verify = o.value("verify", options.verify);
   options.max_frame = o.value("max_frame", options.max_frame);
+  options.churn = o.value("churn", options.churn);
+  options.churn_frames = o.value("churn_frames", options.churn_frames);
+  options.churn_rst = o.value("churn_rst", options.churn_rst);
+  options.reconnect = o.value("reconnect", options.reconnect);
   return options;
 }
 
@@ -78,6 +82,7 @@ void add_run(LoadResult& into, const LoadResult& run) {
   into.totals.merge(run.totals);
   into.connections_established += run.connections_established;
   into.frames_per_s += run.frames_per_s;
+  into.connections_per_s += run.connections_per_s;
   into.bytes_per_s += run.bytes_per_s;
   into.thread_cpu_fraction.insert(into.thread_cpu_fraction.end(), run.thread_cpu_fraction.begin(),
                                   run.thread_cpu_fraction.end());
@@ -150,10 +155,19 @@ LoadResult result_from_json(const nlohmann::json& j) {
     for (std::size_t i = 0; i < kErrorKindCount; ++i) {
       t.errors[i] = by_kind.value(std::string(to_string(static_cast<ErrorKind>(i))), 0ull);
     }
-    const nlohmann::json connect_errors = j.value("connect_errors", nlohmann::json::object());
-    for (const auto& [name, n] : connect_errors.items()) {
-      t.connect_errors[errno_from_name(name)] += n.get<std::uint64_t>();
+    for (auto [key, into] : {std::pair{"connect_errors", &t.connect_errors},
+                             std::pair{"socket_errors", &t.socket_errors}}) {
+      for (const auto& [name, n] : j.value(key, nlohmann::json::object()).items()) {
+        (*into)[errno_from_name(name)] += n.get<std::uint64_t>();
+      }
     }
+    t.first_reply = histogram_at(j, "first_reply_us", false);
+    const nlohmann::json churn = j.value("churn", nlohmann::json::object());
+    t.churn_cycles = churn.value("connections", std::uint64_t{0});
+    r.connections_per_s = churn.value("connections_per_s", 0.0);
+    const nlohmann::json reconnects = j.value("reconnects", nlohmann::json::object());
+    t.reconnects = reconnects.value("graceful_closes", std::uint64_t{0});
+    t.frames_resent = reconnects.value("frames_resent", std::uint64_t{0});
     const nlohmann::json cpu = j.value("client_cpu", nlohmann::json::object());
     t.cpu_user_s = cpu.value("user_seconds", 0.0);
     t.cpu_system_s = cpu.value("system_seconds", 0.0);
@@ -161,6 +175,7 @@ LoadResult result_from_json(const nlohmann::json& j) {
     r.cpu_ns_per_frame = cpu.value("ns_per_frame", 0.0);
     r.thread_cpu_fraction = cpu.value("thread_fraction", std::vector<double>{});
     r.connections_established = j.at("connections").get<std::size_t>();
+    t.connections_established = r.connections_established;
     r.frames_per_s = j.at("frames_per_s").get<double>();
     r.bytes_per_s = j.at("bytes_per_s").get<double>();
     r.client_saturated = j.value("client_saturated", false);

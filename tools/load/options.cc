@@ -97,12 +97,28 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
                "A live line each second on stderr: rate, p50, p99, errors (on by default)");
   app.add_option("--max-frame", o.max_frame, "Largest reply length accepted")
       ->capture_default_str();
+  app.add_flag("--churn", o.churn,
+               "Connection churn (closed loop): each connection connects, sends --churn-frames "
+               "frames (at most --depth in flight), checks the replies, closes and connects again; "
+               "reports connections/s, connect latency and time to first reply");
+  app.add_option("--churn-frames", o.churn_frames, "Frames per connection in --churn")
+      ->check(CLI::Range(1u, 1u << 30))
+      ->capture_default_str();
+  app.add_flag("--churn-rst", o.churn_rst,
+               "--churn: close with a reset (SO_LINGER 0), so no TIME_WAIT holds a port");
+  app.add_flag("--reconnect", o.reconnect,
+               "A graceful close by the server during the run (a drain, a rolling restart) is not "
+               "an error: connect again and re-send the frames not yet answered, their latency "
+               "still counted from the first send; a reset stays an error");
 }
 
 void validate(const LoadOptions& o) {
   auto fail = [](std::string line) { throw std::invalid_argument(std::move(line)); };
   if (o.json_file == "-" && o.hgrm_file == "-")
     fail("--json - and --hgrm - cannot both write standard output");
+  if (o.churn && o.open_loop()) fail("--churn runs closed loop: drop --rate");
+  if (o.churn && !o.expects_replies()) fail("--churn needs replies: not with --service discard");
+  if (o.churn && o.reconnect) fail("--churn closes every connection itself: drop --reconnect");
   if (o.size > o.max_frame)
     fail(fmt::format("--size {} exceeds --max-frame {}", o.size, o.max_frame));
   if (o.service == ServiceKind::kSized && o.size < 4) {

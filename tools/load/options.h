@@ -37,6 +37,14 @@ struct LoadOptions {
   bool verify = true;
   bool live = true;  // the live line every second on stderr
   std::uint32_t max_frame = kDefaultMaxFrame;
+  // Churn (neper tcp_crr style): each connection slot connects, sends churn_frames frames, checks
+  // the replies, closes (with RST when churn_rst) and connects again.
+  bool churn = false;
+  std::uint32_t churn_frames = 1;
+  bool churn_rst = false;
+  // A graceful close by the server (FIN, as a draining server does) is not an error: the
+  // connection connects again and re-sends the frames it had not been answered.
+  bool reconnect = false;
 
   bool open_loop() const { return rate > 0; }
   bool expects_replies() const { return service != ServiceKind::kDiscard; }

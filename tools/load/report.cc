@@ -69,6 +69,12 @@ std::string format_report(const LoadResult& r) {
                      si(r.frames_per_s), si(r.bytes_per_s),
                      si(static_cast<double>(t.bytes_sent) / std::max(r.window_s, 1e-9)),
                      si(static_cast<double>(t.bytes_received) / std::max(r.window_s, 1e-9)));
+  if (o.churn) {
+    out += fmt::format(
+        "  churn        {}/s connections ({} in the window, {} frame(s) each, close "
+        "with {})\n",
+        si(r.connections_per_s), t.churn_cycles, o.churn_frames, o.churn_rst ? "RST" : "FIN");
+  }
   out += fmt::format("  {:<26}", "latency");
   for (double p : kReportPercentiles) out += fmt::format(" {:>9}", fmt::format("p{}", p));
   out += fmt::format(" {:>9} {:>9}\n", "max", "mean");
@@ -81,6 +87,12 @@ std::string format_report(const LoadResult& r) {
     percentile_row(out, "round trip", t.latency);
   }
   percentile_row(out, "connect", t.connect_latency);
+  if (o.churn) percentile_row(out, "first reply (from connect)", t.first_reply);
+  if (o.reconnect) {
+    out += fmt::format(
+        "  reconnects   {} graceful close(s) by the server, {} unanswered frame(s) re-sent\n",
+        t.reconnects, t.frames_resent);
+  }
   const std::uint64_t errors = t.error_total();
   out += fmt::format("  errors       {}", errors);
   for (std::size_t i = 0; i < kErrorKindCount; ++i) {
@@ -90,6 +102,9 @@ std::string format_report(const LoadResult& r) {
   }
   for (const auto& [error, n] : t.connect_errors) {
     out += fmt::format("  connect:{}={}", strerrorname_np(error) ? strerrorname_np(error) : "?", n);
+  }
+  for (const auto& [error, n] : t.socket_errors) {
+    out += fmt::format("  socket:{}={}", strerrorname_np(error) ? strerrorname_np(error) : "?", n);
   }
   out += "\n";
   const Fairness& f = r.fairness;

@@ -21,6 +21,8 @@ constexpr std::size_t kMinInputRing = 16 * 1024;
 constexpr std::size_t kMaxRingBytes = 4 * 1024 * 1024;
 // Discard (no replies): frames built per refill, so one send() moves about this many bytes.
 constexpr std::size_t kDiscardBatchBytes = 64 * 1024;
+// --churn: a slot whose reconnect failed tries again after this long.
+constexpr std::int64_t kChurnRetryNs = 10'000'000;
 
 TimePoint to_time_point(std::int64_t ns) { return TimePoint(std::chrono::nanoseconds(ns)); }
 
@@ -134,10 +136,24 @@ void Worker::connect_more() {
   in_connect_more_ = false;
 }
 
-void Worker::on_connect_finished(bool connected) {
+void Worker::on_connect_finished(std::size_t local, bool connected) {
+  if (run_started_) {
+    if (connected) {
+      ++stats_.connections_open;
+    } else if (sending_) {
+      // A failed reconnect (counted by errno) is retried after a pause, not in a tight loop.
+      loop_.add_timer(to_time_point(now_ns() + kChurnRetryNs), [this, local] {
+        if (sending_) reconnect(local);
+      });
+    }
+    return;
+  }
   --connects_in_flight_;
   ++connects_finished_;
-  if (connected) ++stats_.connections_open;
+  if (connected) {
+    ++stats_.connections_open;
+    ++stats_.connections_established;
+  }
   if (connects_finished_ == connections_.size()) {
     coordinator_.worker_connected(stats_.connections_open);
   } else if (!in_connect_more_) {
@@ -147,8 +163,15 @@ void Worker::on_connect_finished(bool connected) {
 
 void Worker::on_connection_closed() { --stats_.connections_open; }
 
+void Worker::reconnect(std::size_t local) {
+  const std::size_t global = global_indices_[local];
+  connections_[local]->connect(server_,
+                               sources_.empty() ? nullptr : &sources_[global % sources_.size()]);
+}
+
 void Worker::begin_run(const RunPlan& plan) {
   plan_ = plan;
+  run_started_ = true;
   // Whatever is still connecting now missed the start: it is given up and counted.
   next_to_connect_ = connections_.size();
   for (auto& connection : connections_) {

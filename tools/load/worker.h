@@ -81,7 +81,11 @@ class Worker final {
   std::int64_t window_start() const { return plan_.measure_start_ns; }
   std::size_t input_capacity() const { return input_capacity_; }
   std::size_t output_capacity() const { return output_capacity_; }
-  void on_connect_finished(bool connected);
+  // A connect of connection `local` finished: during the connect phase, or (--churn) a slot's
+  // reconnect during the run.
+  void on_connect_finished(std::size_t local, bool connected);
+  // --churn: connection `local` finished its frames and closed: connect it again.
+  void reconnect(std::size_t local);
   void on_connection_closed();
 
  private:
@@ -111,6 +115,7 @@ class Worker final {
   std::int64_t connect_start_ns_ = 0;
   bool connect_timer_armed_ = false;
   bool in_connect_more_ = false;  // connect() may report a failure synchronously: no recursion
+  bool run_started_ = false;      // begin_run() was called: connects now are churn's reconnects
 
   std::optional<OpenLoopSchedule> schedule_;
   TimerId schedule_timer_ = kNoTimer;  // the loop timer for the earliest due send
