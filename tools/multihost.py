@@ -9,11 +9,15 @@ load host against the balancer; merges the generators' results with `ringwire-lo
 each server's share, checks the merge is exact and prints a verdict. Everything it made (namespaces,
 links, processes, files) is removed on exit, on failure and on Ctrl-C.
 
-  tools/multihost.py [--build build/release] [--duration 10] [--kill-server-after S]
+  tools/multihost.py [--build build/release] [--duration 10]
+                     [--kill-server-after S | --restart-server-after S]
 
 --kill-server-after S kills one server host's process with SIGKILL S seconds into the run: the
 report shows the errors that caused (only that server's connections, by kind), that HAProxy took it
 out of rotation, and that a fresh run afterwards goes only to the others, without errors.
+--restart-server-after S restarts srv2's process S seconds into the run the way a rolling restart
+does (a new process joins the port with --reuse-port, then the old one drains on SIGTERM; the
+generators run with --reconnect, as clients of a draining server must): 0 errors.
 Exit status: 0 every check passed; 1 a check failed; 2 cannot run here (not root, no namespaces,
 no haproxy, no binaries).
 """
@@ -269,20 +273,19 @@ def pooled_percentiles(histograms, percentiles):
 
 
 # ---- the run ----
-def start_servers(net, procs, args, workdir):
-    servers = {}
-    for host, address in SERVERS.items():
-        log = open(os.path.join(workdir, f"{host}.log"), "w")
-        proc = procs.start(net.ns(host), [
-            args.server, "--bind", address, "--port", str(PORT), "--threads", "1",
-            "--metrics-port", str(METRICS_PORT), "--drain-timeout", "5"],
-            stdout=subprocess.PIPE, stderr=log)
-        wait_for_line(proc, "listening on", 10, f"ringwire-server on {host}")
-        servers[host] = proc
-    return servers
+def start_server(net, procs, args, workdir, host, name):
+    """Starts ringwire-server on `host` and waits for its ready line."""
+    log = open(os.path.join(workdir, f"{name}.log"), "w")
+    reuse = ["--reuse-port"] if args.restart_server_after is not None else []
+    proc = procs.start(net.ns(host), [
+        args.server, "--bind", SERVERS[host], "--port", str(PORT), "--threads", "1",
+        "--metrics-port", str(METRICS_PORT), "--drain-timeout", "5", *reuse],
+        stdout=subprocess.PIPE, stderr=log)
+    wait_for_line(proc, "listening on", 10, f"ringwire-server on {host}")
+    return proc
 
 
-def run_generators(net, procs, args, workdir, tag, duration, during=None):
+def run_generators(net, procs, args, workdir, tag, duration, during=None, reconnect=False):
     """Runs ringwire-load on every load host at once; returns {host: result json}."""
     running = {}
     for host in LOADERS:
@@ -291,7 +294,8 @@ def run_generators(net, procs, args, workdir, tag, duration, during=None):
         running[host] = (out, procs.start(net.ns(host), [
             args.load, "--host", BALANCER, "--port", str(PORT),
             "--connections", str(args.connections), "--threads", "1", "--depth", "4",
-            "--size", "64", "--warmup", "1", "--duration", str(duration), "--json", out],
+            "--size", "64", "--warmup", "1", "--duration", str(duration), "--json", out,
+            *(["--reconnect"] if reconnect else [])],
             stdout=log, stderr=subprocess.STDOUT))
     if during:
         during()
@@ -347,12 +351,14 @@ def shares(haproxy_rows, before=None):
             for name, row in haproxy_rows.items()}
 
 
-def report_shares(verdict, net, sessions, alive):
+def report_shares(verdict, net, sessions, alive, judge=True):
     print("  per server: sessions from HAProxy in this run, frames received since start (its /metrics)")
     for name in SERVERS:
         frames = scrape(net, name, "ringwire_frames_received_total") if name in alive else None
         shown = "killed" if frames is None else f"{int(frames)}"
         print(f"    {name} {SERVERS[name]:<12} sessions {sessions[name]:>5}  frames {shown}")
+    if not judge:
+        return
     counted = [sessions[name] for name in alive]
     even = sum(counted) / len(counted)
     verdict.check(all(abs(n - even) <= 0.2 * even for n in counted),
@@ -366,9 +372,14 @@ def main():
     parser.add_argument("--connections", type=int, default=30, help="connections per generator")
     parser.add_argument("--kill-server-after", type=float, default=None, metavar="S",
                         help="SIGKILL srv2's process S seconds into the run")
+    parser.add_argument("--restart-server-after", type=float, default=None, metavar="S",
+                        help="S seconds into the run, start a new srv2 process on the port "
+                             "(--reuse-port) and SIGTERM the old one: a rolling restart")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, json)")
     parser.add_argument("--cannot-run-status", type=int, default=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.kill_server_after is not None and args.restart_server_after is not None:
+        parser.error("--kill-server-after and --restart-server-after are two runs: pick one")
     args.server = os.path.abspath(os.path.join(args.build, "server", "ringwire-server"))
     args.load = os.path.abspath(os.path.join(args.build, "tools", "load", "ringwire-load"))
 
@@ -409,66 +420,104 @@ def arrange_and_run(net, procs, args, workdir):
     net.build(hosts)
     print(f"network: {len(hosts)} namespaces ({net.prefix}-*) on one bridge, {SUBNET}.0/24, "
           f"no route out")
-    servers = start_servers(net, procs, args, workdir)
-    haproxy = Haproxy(workdir, "/metrics")
+    restarting = args.restart_server_after is not None
+    killing = args.kill_server_after is not None
+    if restarting:
+        # What deploy/sysctl.d/60-ringwire.conf sets: a closing listener's queued connections move
+        # to the others of its SO_REUSEPORT group instead of being reset. Per namespace.
+        for host in SERVERS:
+            run("ip", "netns", "exec", net.ns(host), "sysctl", "-qw", "net.ipv4.tcp_migrate_req=1")
+    servers = {host: start_server(net, procs, args, workdir, host, host) for host in SERVERS}
+    haproxy = Haproxy(workdir, "/healthz")
     hlog = open(os.path.join(workdir, "haproxy.log"), "w")
     procs.start(net.ns("lb"), ["haproxy", "-db", "-f", haproxy.config_path],
                 stdout=hlog, stderr=subprocess.STDOUT)
     haproxy.wait_until(lambda rows: len(rows) == 3 and all(r["status"] == "UP" for r in
                                                            rows.values()), 15, "servers not UP")
     print(f"servers: {', '.join(f'{h} {a}:{PORT}' for h, a in SERVERS.items())}; "
-          f"HAProxy on {BALANCER}:{PORT} (leastconn), every server UP")
+          f"HAProxy on {BALANCER}:{PORT} (leastconn, /healthz), every server UP")
 
     verdict = Verdict()
     before = haproxy.stats()
-    kill = {}
+    event = {}
 
     def kill_one():
         time.sleep(1 + args.kill_server_after)  # 1 s of warm-up first
-        kill["open"] = int(haproxy.stats()["srv2"]["scur"])
+        event["open"] = int(haproxy.stats()["srv2"]["scur"])
         servers["srv2"].send_signal(signal.SIGKILL)
         servers["srv2"].wait()
         start = time.monotonic()
         haproxy.wait_until(lambda rows: rows["srv2"]["status"].startswith("DOWN"), 10,
                            "srv2 not taken out of rotation")
-        kill["detected_s"] = time.monotonic() - start
+        event["detected_s"] = time.monotonic() - start
 
-    killing = args.kill_server_after is not None
+    def restart_one():
+        time.sleep(1 + args.restart_server_after)
+        event["open"] = int(haproxy.stats()["srv2"]["scur"])
+        event["stot"] = int(haproxy.stats()["srv2"]["stot"])
+        old = servers["srv2"]
+        servers["srv2"] = start_server(net, procs, args, workdir, "srv2", "srv2-new")
+        start = time.monotonic()
+        old.send_signal(signal.SIGTERM)
+        event["old_status"] = old.wait(timeout=30)
+        event["drained_s"] = time.monotonic() - start
+
+    mode = ""
+    if killing:
+        mode = f", srv2 killed at {args.kill_server_after:g} s"
+    elif restarting:
+        mode = f", srv2 restarted at {args.restart_server_after:g} s (new process, then SIGTERM)"
     print(f"run: {len(LOADERS)} generators x {args.connections} connections x depth 4 x 64 B, "
-          f"{args.duration:g} s" + (f", srv2 killed at {args.kill_server_after:g} s" if killing
-                                     else ""))
+          f"{args.duration:g} s{mode}")
     results = run_generators(net, procs, args, workdir, "run", args.duration,
-                             kill_one if killing else None)
+                             kill_one if killing else restart_one if restarting else None,
+                             reconnect=restarting)
     text, merged = merge(args, workdir, "run", results)
     print(text.rstrip())
     print("checks:")
     check_merge(verdict, results, merged)
     sessions = shares(haproxy.stats(), before)
-    if not killing:
+    if killing:
+        check_kill(verdict, net, procs, args, workdir, haproxy, merged, event)
+    elif restarting:
+        moved = merged["reconnects"]["graceful_closes"]
+        verdict.check(merged["errors"] == 0, f"{merged['errors']} errors across the restart")
+        verdict.check(event["old_status"] == 0,
+                      f"the old process drained and exited 0 in {event['drained_s']:.2f} s")
+        verdict.check(0 < moved,
+                      f"{moved} connections closed gracefully by the drain and reconnected, "
+                      f"{merged['reconnects']['frames_resent']} unanswered frames re-sent "
+                      f"({event['open']} were open on srv2)")
+        taken = int(haproxy.stats()["srv2"]["stot"]) - event["stot"]
+        verdict.check(taken > 0, f"the new srv2 process took {taken} connections")
+        report_shares(verdict, net, sessions, SERVERS, judge=False)
+    else:
         report_shares(verdict, net, sessions, SERVERS)
         verdict.check(merged["errors"] == 0, f"{merged['errors']} errors")
-    else:
-        kinds = {k: n for k, n in merged["errors_by_kind"].items() if n}
-        verdict.check(merged["errors"] == kill["open"] > 0,
-                      f"{merged['errors']} errors: one for each of the {kill['open']} connections "
-                      f"open on srv2 when it was killed")
-        verdict.check(set(kinds) <= LOSS_KINDS, f"errors by kind {kinds}: connection losses only")
-        verdict.check(True, f"HAProxy marked srv2 DOWN {kill['detected_s']:.2f} s after the kill")
-        before = haproxy.stats()
-        print("after the kill: a fresh 2 s run")
-        after = run_generators(net, procs, args, workdir, "after", 2)
-        errors = sum(r["errors"] for r in after.values())
-        sessions = shares(haproxy.stats(), before)
-        verdict.check(errors == 0, f"{errors} errors after the kill")
-        verdict.check(sessions["srv2"] == 0,
-                      f"new connections went to the others: srv2 {sessions['srv2']}, "
-                      f"srv1 {sessions['srv1']}, srv3 {sessions['srv3']}")
-        report_shares(verdict, net, sessions, ["srv1", "srv3"])
     if verdict.failures:
         print(f"verdict: FAIL ({len(verdict.failures)} check(s) failed)")
         return 1
     print("verdict: ok")
     return 0
+
+
+def check_kill(verdict, net, procs, args, workdir, haproxy, merged, event):
+    kinds = {k: n for k, n in merged["errors_by_kind"].items() if n}
+    verdict.check(merged["errors"] == event["open"] > 0,
+                  f"{merged['errors']} errors: one for each of the {event['open']} connections "
+                  f"open on srv2 when it was killed")
+    verdict.check(set(kinds) <= LOSS_KINDS, f"errors by kind {kinds}: connection losses only")
+    print(f"  HAProxy marked srv2 DOWN {event['detected_s']:.2f} s after the kill")
+    before = haproxy.stats()
+    print("after the kill: a fresh 2 s run")
+    after = run_generators(net, procs, args, workdir, "after", 2)
+    errors = sum(r["errors"] for r in after.values())
+    sessions = shares(haproxy.stats(), before)
+    verdict.check(errors == 0, f"{errors} errors after the kill")
+    verdict.check(sessions["srv2"] == 0,
+                  f"new connections went to the others: srv2 {sessions['srv2']}, "
+                  f"srv1 {sessions['srv1']}, srv3 {sessions['srv3']}")
+    report_shares(verdict, net, sessions, ["srv1", "srv3"])
 
 
 if __name__ == "__main__":
