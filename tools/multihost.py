@@ -16,8 +16,8 @@ links, processes, files) is removed on exit, on failure and on Ctrl-C.
 report shows the errors that caused (only that server's connections, by kind), that HAProxy took it
 out of rotation, and that a fresh run afterwards goes only to the others, without errors.
 --restart-server-after S restarts srv2's process S seconds into the run the way a rolling restart
-does (a new process joins the port with --reuse-port, then the old one drains on SIGTERM; the
-generators run with --reconnect, as clients of a draining server must): 0 errors.
+does (a new process takes the listening sockets with --handover, then the old one drains on
+SIGTERM; the generators run with --reconnect, as clients of a draining server must): 0 errors.
 Exit status: 0 every check passed; 1 a check failed; 2 cannot run here (not root, no namespaces,
 no haproxy, no binaries).
 """
@@ -146,6 +146,11 @@ class Haproxy:
         self.socket_path = os.path.join(workdir, "haproxy.sock")
         self.config_path = os.path.join(workdir, "haproxy.cfg")
         servers = "\n".join(f"  server {name} {addr}:{PORT}" for name, addr in SERVERS.items())
+        if health_path:
+            checks = (f"  option httpchk GET {health_path}\n  http-check expect status 200\n"
+                      f"  default-server check port {METRICS_PORT} inter 200ms fall 2 rise 2")
+        else:
+            checks = "  default-server check inter 200ms fall 2 rise 2"
         with open(self.config_path, "w") as f:
             f.write(f"""global
   stats socket {self.socket_path} mode 600 level admin
@@ -160,9 +165,7 @@ frontend ring
   default_backend servers
 backend servers
   balance leastconn
-  option httpchk GET {health_path}
-  http-check expect status 200
-  default-server check port {METRICS_PORT} inter 200ms fall 2 rise 2
+{checks}
 {servers}
 """)
 
@@ -192,9 +195,9 @@ backend servers
         raise RuntimeError(f"HAProxy: {what} within {timeout_s} s")
 
 
-def scrape(net, host, metric):
+def scrape(net, host, metric, port=METRICS_PORT):
     """Sum of `metric` over every loop of one server, read from its /metrics inside its host."""
-    url = f"http://{SERVERS[host]}:{METRICS_PORT}/metrics"
+    url = f"http://{SERVERS[host]}:{port}/metrics"
     done = subprocess.run(
         ["ip", "netns", "exec", net.ns(host), sys.executable, "-c",
          "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=3)"
@@ -273,13 +276,17 @@ def pooled_percentiles(histograms, percentiles):
 
 
 # ---- the run ----
-def start_server(net, procs, args, workdir, host, name):
+def start_server(net, procs, args, workdir, host, name, metrics_port=METRICS_PORT):
     """Starts ringwire-server on `host` and waits for its ready line."""
     log = open(os.path.join(workdir, f"{name}.log"), "w")
-    reuse = ["--reuse-port"] if args.restart_server_after is not None else []
+    restartable = []
+    if args.restart_server_after is not None:
+        # A successor takes the listening sockets over this unix socket: nothing is reset.
+        handover = os.path.join(workdir, f"{host}-handover.sock")
+        restartable = ["--reuse-port", "--handover", handover]
     proc = procs.start(net.ns(host), [
         args.server, "--bind", SERVERS[host], "--port", str(PORT), "--threads", "1",
-        "--metrics-port", str(METRICS_PORT), "--drain-timeout", "5", *reuse],
+        "--metrics-port", str(metrics_port), "--drain-timeout", "5", *restartable],
         stdout=subprocess.PIPE, stderr=log)
     wait_for_line(proc, "listening on", 10, f"ringwire-server on {host}")
     return proc
@@ -351,10 +358,12 @@ def shares(haproxy_rows, before=None):
             for name, row in haproxy_rows.items()}
 
 
-def report_shares(verdict, net, sessions, alive, judge=True):
-    print("  per server: sessions from HAProxy in this run, frames received since start (its /metrics)")
+def report_shares(verdict, net, sessions, alive, judge=True, ports=None):
+    print("  per server: sessions from HAProxy in this run, frames received since start "
+          "(its /metrics)")
     for name in SERVERS:
-        frames = scrape(net, name, "ringwire_frames_received_total") if name in alive else None
+        port = (ports or {}).get(name, METRICS_PORT)
+        frames = scrape(net, name, "ringwire_frames_received_total", port) if name in alive else None
         shown = "killed" if frames is None else f"{int(frames)}"
         print(f"    {name} {SERVERS[name]:<12} sessions {sessions[name]:>5}  frames {shown}")
     if not judge:
@@ -422,20 +431,18 @@ def arrange_and_run(net, procs, args, workdir):
           f"no route out")
     restarting = args.restart_server_after is not None
     killing = args.kill_server_after is not None
-    if restarting:
-        # What deploy/sysctl.d/60-ringwire.conf sets: a closing listener's queued connections move
-        # to the others of its SO_REUSEPORT group instead of being reset. Per namespace.
-        for host in SERVERS:
-            run("ip", "netns", "exec", net.ns(host), "sysctl", "-qw", "net.ipv4.tcp_migrate_req=1")
     servers = {host: start_server(net, procs, args, workdir, host, host) for host in SERVERS}
-    haproxy = Haproxy(workdir, "/healthz")
+    # A restart moves the process (and its metrics port) but never closes the service port: there
+    # the check is a connect to the service port itself.
+    haproxy = Haproxy(workdir, None if restarting else "/healthz")
     hlog = open(os.path.join(workdir, "haproxy.log"), "w")
     procs.start(net.ns("lb"), ["haproxy", "-db", "-f", haproxy.config_path],
                 stdout=hlog, stderr=subprocess.STDOUT)
     haproxy.wait_until(lambda rows: len(rows) == 3 and all(r["status"] == "UP" for r in
                                                            rows.values()), 15, "servers not UP")
     print(f"servers: {', '.join(f'{h} {a}:{PORT}' for h, a in SERVERS.items())}; "
-          f"HAProxy on {BALANCER}:{PORT} (leastconn, /healthz), every server UP")
+          f"HAProxy on {BALANCER}:{PORT} (leastconn, checks: "
+          f"{'connect' if restarting else 'GET /healthz'}), every server UP")
 
     verdict = Verdict()
     before = haproxy.stats()
@@ -456,7 +463,9 @@ def arrange_and_run(net, procs, args, workdir):
         event["open"] = int(haproxy.stats()["srv2"]["scur"])
         event["stot"] = int(haproxy.stats()["srv2"]["stot"])
         old = servers["srv2"]
-        servers["srv2"] = start_server(net, procs, args, workdir, "srv2", "srv2-new")
+        # Its own metrics port: the old process serves its own until it exits.
+        servers["srv2"] = start_server(net, procs, args, workdir, "srv2", "srv2-new",
+                                       METRICS_PORT + 1)
         start = time.monotonic()
         old.send_signal(signal.SIGTERM)
         event["old_status"] = old.wait(timeout=30)
@@ -490,7 +499,8 @@ def arrange_and_run(net, procs, args, workdir):
                       f"({event['open']} were open on srv2)")
         taken = int(haproxy.stats()["srv2"]["stot"]) - event["stot"]
         verdict.check(taken > 0, f"the new srv2 process took {taken} connections")
-        report_shares(verdict, net, sessions, SERVERS, judge=False)
+        report_shares(verdict, net, sessions, SERVERS, judge=False,
+                      ports={"srv2": METRICS_PORT + 1})
     else:
         report_shares(verdict, net, sessions, SERVERS)
         verdict.check(merged["errors"] == 0, f"{merged['errors']} errors")
