@@ -104,7 +104,10 @@ void forget_if_closed(int kq, int fd, FdKnotes& k) {
 
 // BSD: a descriptor's read and write knotes are independent: each is added, enabled, disabled and
 // deleted on its own, and EV_ADD of an existing knote updates its udata (and EV_ENABLE/EV_DISABLE
-// given with it). A new knote starts enabled unless EV_DISABLE is given. EV_CLEAR (edge) is not
+// given with it). A new knote starts enabled unless EV_DISABLE is given. Enabling a knote
+// re-evaluates its filter (FreeBSD's kqueue_register calls f_event on any change of an enabled
+// knote; XNU's socket f_touch does the same), so a socket already ready is reported; here the
+// EPOLL_CTL_MOD that enables it makes epoll look again. EV_CLEAR (edge) is not
 // modelled for descriptors: epoll's EPOLLET is per descriptor, not per filter; it is refused.
 int change_fd(Queue& q, int kq, const struct kevent& c) {
   const int fd = static_cast<int>(c.ident);

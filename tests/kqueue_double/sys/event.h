@@ -23,7 +23,12 @@ struct kevent {
 
 inline constexpr std::int16_t EVFILT_READ = -1;
 inline constexpr std::int16_t EVFILT_WRITE = -2;
+#ifndef RINGWIRE_KQUEUE_DOUBLE_WITHOUT_EVFILT_USER  // (a platform without it: the pipe fallback)
 inline constexpr std::int16_t EVFILT_USER = -11;
+inline constexpr std::uint32_t NOTE_TRIGGER = 0x01000000;
+// The poller tests for the filter with #ifdef, as it must on a platform without it.
+#define EVFILT_USER EVFILT_USER
+#endif
 
 inline constexpr std::uint16_t EV_ADD = 0x0001;
 inline constexpr std::uint16_t EV_DELETE = 0x0002;
@@ -33,11 +38,6 @@ inline constexpr std::uint16_t EV_CLEAR = 0x0020;
 inline constexpr std::uint16_t EV_RECEIPT = 0x0040;
 inline constexpr std::uint16_t EV_ERROR = 0x4000;
 inline constexpr std::uint16_t EV_EOF = 0x8000;
-
-inline constexpr std::uint32_t NOTE_TRIGGER = 0x01000000;
-
-// The poller tests for the filter with #ifdef, as it must on a platform without it.
-#define EVFILT_USER EVFILT_USER
 
 extern "C" {
 // A new, empty queue: a descriptor closed with close(). BSD: not inherited by a fork()'s child;
