@@ -23,7 +23,11 @@
 // Unlike epoll, kqueue reports EOF only on an enabled knote: a registration with no interest
 // learns of a reset when it next reads or writes, or when its timer fires.
 
+// <sys/types.h> first, as older BSDs' <sys/event.h> wants.
+// clang-format off
+#include <sys/types.h>
 #include <sys/event.h>
+// clang-format on
 
 #include <vector>
 
