@@ -39,10 +39,13 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
   app.add_option("--engine", config.engine, "native: ringwire's reactor; uv: libuv loops")
       ->check(CLI::IsMember(engine_names()))
       ->capture_default_str();
-  CLI::Option* backend =
-      app.add_option("--backend", config.backend,
-                     "Poller of the native engine (default: the platform's best)")
-          ->check(CLI::IsMember(available_backends()));
+  CLI::Option* backend = app.add_option("--backend", config.backend,
+                                        "Poller of the native engine (default: the platform's best)"
+#if RINGWIRE_KQUEUE_DOUBLE
+                                        "; kqueue here is the Linux test double, not real kqueue"
+#endif
+                                        )
+                             ->check(CLI::IsMember(available_backends()));
   app.add_option("--max-frame", config.max_frame, "Largest payload accepted, in bytes")
       ->capture_default_str();
   app.add_option("--max-connections", config.max_connections,

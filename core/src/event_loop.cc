@@ -50,9 +50,11 @@ class EventLoop::Waker final : public IoHandler {
   UniqueFd fd_;
 };
 
-EventLoop::EventLoop(std::string_view backend)
-    : poller_(make_poller(backend)), waker_(std::make_unique<Waker>()) {
-  add_io(waker_->fd(), Interest::kRead, *waker_);
+EventLoop::EventLoop(std::string_view backend) : poller_(make_poller(backend)) {
+  if (!poller_->wakes()) {
+    waker_ = std::make_unique<Waker>();
+    add_io(waker_->fd(), Interest::kRead, *waker_);
+  }
 }
 
 EventLoop::~EventLoop() = default;
@@ -82,7 +84,7 @@ void EventLoop::loop_thread_violated() {
 
 void EventLoop::stop() {
   stop_requested_.store(true, std::memory_order_release);
-  waker_->wake();
+  wake();
 }
 
 void EventLoop::post(Task task) {
@@ -93,7 +95,15 @@ void EventLoop::post(Task task) {
     tasks_.push_back(std::move(task));
   }
   // Only the first task of a batch needs a wake-up: the loop takes the whole batch at once.
-  if (was_empty) waker_->wake();
+  if (was_empty) wake();
+}
+
+void EventLoop::wake() {
+  if (waker_) {
+    waker_->wake();
+  } else {
+    poller_->wake();
+  }
 }
 
 void EventLoop::run_posted_tasks() {

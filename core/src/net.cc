@@ -78,7 +78,14 @@ UniqueFd make_listen_socket(const SocketAddress& address, bool reuse_port, int b
   const int on = 1;
   // SO_REUSEADDR: restart at once even while old connections sit in TIME_WAIT.
   ::setsockopt(socket.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  if (reuse_port && ::setsockopt(socket.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+#ifdef SO_REUSEPORT_LB
+  // FreeBSD: plain SO_REUSEPORT lets the sockets share the port but hands every connection to
+  // one; SO_REUSEPORT_LB spreads them by hash, as Linux's SO_REUSEPORT does. (Untested here.)
+  constexpr int kReusePort = SO_REUSEPORT_LB;
+#else
+  constexpr int kReusePort = SO_REUSEPORT;
+#endif
+  if (reuse_port && ::setsockopt(socket.get(), SOL_SOCKET, kReusePort, &on, sizeof on) != 0) {
     fail(errno, "SO_REUSEPORT on " + address.to_string());
   }
   if (address.family() == AF_INET6) {

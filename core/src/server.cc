@@ -93,7 +93,7 @@ void Server::start() {
   address_ = resolve_address(options_.bind, options_.port);
   // kKernel: every loop listens and the kernel spreads connections by a hash of the addresses.
   // kExact: loop 0 alone listens and hands each connection to the least-loaded loop.
-  const std::size_t listeners = options_.balance == Balance::kExact ? 1 : reactor_.size();
+  const std::size_t listeners = group_.balance() == Balance::kExact ? 1 : reactor_.size();
   std::vector<UniqueFd> sockets =
       options_.inherited_listeners.empty()
           ? make_reuseport_listeners(address_, listeners, options_.join_reuseport_group)

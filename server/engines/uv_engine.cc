@@ -247,7 +247,7 @@ class UvEngine final : public Engine {
     const std::size_t count = config_.threads == 0 ? Reactor::online_cores() : config_.threads;
     // kernel: every loop listens and the kernel spreads connections by a hash of the addresses.
     // exact: loop 0 alone listens and hands each connection to the least-loaded loop.
-    const std::size_t listeners = config_.balance == Balance::kExact ? 1 : count;
+    const std::size_t listeners = group_.balance() == Balance::kExact ? 1 : count;
     std::vector<UniqueFd> sockets =
         config_.inherited_listeners.empty()
             ? make_reuseport_listeners(address_, listeners, config_.reuse_port)

@@ -8,6 +8,8 @@
 // ring and pipe it borrowed.
 
 #include <csignal>
+#include <cstdlib>
+#include <string>
 
 #include "fuzz_support.h"
 #include "ringwire/event_loop.h"
@@ -18,13 +20,20 @@
 namespace ringwire::fuzz {
 namespace {
 
+// The poller under test: RINGWIRE_FUZZ_BACKEND (tools/fuzz.sh runs one process per backend),
+// else the platform's best.
+std::string backend_from_environment() {
+  const char* name = std::getenv("RINGWIRE_FUZZ_BACKEND");
+  return name == nullptr ? std::string() : std::string(name);
+}
+
 // Everything that lives across inputs: one loop and its pools, as on a server loop.
 struct Fixture {
   Fixture() {
     set_log_level(LogLevel::kOff);
     ::signal(SIGPIPE, SIG_IGN);  // as the server does, so echoed large frames may be spliced
   }
-  EventLoop loop;
+  EventLoop loop{backend_from_environment()};
   RingPool rings;
   PipePool pipes;
 };

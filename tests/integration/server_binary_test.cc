@@ -57,6 +57,28 @@ TEST(ServerBinaryTest, PrintsTheReadyLineAndServes) {
   EXPECT_EQ(client.receive_frame(), random_payload(1000, 3));
 }
 
+#if RINGWIRE_KQUEUE_DOUBLE
+// On Linux "kqueue" is the test double on epoll: the ready line and --help must say so.
+TEST(ServerBinaryTest, TheKqueueTestDoubleSaysSoAndServes) {
+  ServerProcess server({"--backend", "kqueue", "--port", "0", "--log-level", "warn"});
+  const std::string ready = server.stdout_line();
+  const std::uint16_t port = port_of(ready, "native", R"(kqueue\(test-double\))");
+  ASSERT_NE(port, 0) << ready;
+  TestClient client(port);
+  client.send_frame(random_payload(1000, 5));
+  EXPECT_EQ(client.receive_frame(), random_payload(1000, 5));
+
+  ServerProcess help({"--help"});
+  const std::string note = "kqueue here is the Linux test double";
+  std::string text;  // help has blank lines: read a bounded number (at EOF each returns at once)
+  for (int i = 0; i < 200 && text.find(note) == std::string::npos; ++i) {
+    text += help.stdout_line() + "\n";
+  }
+  EXPECT_NE(text.find(note), std::string::npos) << text;
+  EXPECT_EQ(help.wait_exit(), 0);
+}
+#endif
+
 TEST(ServerBinaryTest, BadFlagExitsNonZeroWithOneLine) {
   ServerProcess server({"--threads", "many"});
   EXPECT_EQ(server.wait_exit(), 2);

@@ -9,9 +9,12 @@
 
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "ringwire/frame.h"
 #include "ringwire/pipe_pool.h"
+#include "ringwire/poller.h"
 #include "services/echo_service.h"
 #include "support/test_client.h"
 
@@ -23,7 +26,16 @@ using test::Bytes;
 // A turn budget no healthy exchange below comes near; past it the connection is stuck.
 constexpr int kMaxTurns = 10000;
 
-class ConnectionTest : public ::testing::Test {
+// Over each readiness backend this build has (the completion one has its own transport and test).
+std::vector<std::string> readiness_backends() {
+  std::vector<std::string> names;
+  for (const std::string& name : available_backends()) {
+    if (!make_poller(name)->completions()) names.push_back(name);
+  }
+  return names;
+}
+
+class ConnectionTest : public ::testing::TestWithParam<std::string> {
  protected:
   // `server_sndbuf`: the connection's socket send buffer (0: the default).
   void open(int server_sndbuf) {
@@ -82,7 +94,7 @@ class ConnectionTest : public ::testing::Test {
     return true;
   }
 
-  EventLoop loop_;
+  EventLoop loop_{GetParam()};
   RingPool rings_;
   PipePool pipes_;
   EchoService service_;
@@ -95,7 +107,7 @@ class ConnectionTest : public ::testing::Test {
   Bytes received_;
 };
 
-TEST_F(ConnectionTest, ResumesReadingWhenAPartialFrameFillsMostOfTheRing) {
+TEST_P(ConnectionTest, ResumesReadingWhenAPartialFrameFillsMostOfTheRing) {
   // A small send buffer leaves most of the first echo unsent; the next frame's bytes then fill the
   // rest of the ring and reading pauses. Once that echo is sent the ring holds only the partial
   // frame, nothing owed, less than a quarter free: reading must resume (and the ring grow), or the
@@ -114,7 +126,7 @@ TEST_F(ConnectionTest, ResumesReadingWhenAPartialFrameFillsMostOfTheRing) {
   EXPECT_GT(stats_.backpressure_pauses.get(), 0u);
 }
 
-TEST_F(ConnectionTest, DrainShutsTheWriteSideAndClosesAfterThePeer) {
+TEST_P(ConnectionTest, DrainShutsTheWriteSideAndClosesAfterThePeer) {
   open(/*server_sndbuf=*/0);
   const Bytes frame = test::make_frame(100, 7);
   ASSERT_TRUE(write(frame));
@@ -131,7 +143,7 @@ TEST_F(ConnectionTest, DrainShutsTheWriteSideAndClosesAfterThePeer) {
   EXPECT_EQ(stats_.ring_bytes_lent.get(), 0u);
 }
 
-TEST_F(ConnectionTest, PeerEofIsSeenWhenTinySegmentsHaveFilledThePassThroughPipe) {
+TEST_P(ConnectionTest, PeerEofIsSeenWhenTinySegmentsHaveFilledThePassThroughPipe) {
   // Each splice of a tiny segment takes a whole pipe slot (a page), so a large frame trickled a
   // byte at a time fills the pipe's slots long before its bytes. If the peer's EOF comes just
   // then, splice reports the full pipe (EAGAIN), not the EOF: the connection must still learn of
@@ -155,6 +167,9 @@ TEST_F(ConnectionTest, PeerEofIsSeenWhenTinySegmentsHaveFilledThePassThroughPipe
   EXPECT_EQ(stats_.trailing_bytes_dropped.get(), kFrameHeaderSize + slots);
   EXPECT_EQ(stats_.ring_bytes_lent.get(), 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ConnectionTest, ::testing::ValuesIn(readiness_backends()),
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace ringwire

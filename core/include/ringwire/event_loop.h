@@ -119,6 +119,7 @@ class EventLoop {
   Registration* find(IoToken token);
   void run_posted_tasks();
   std::int64_t wait_timeout_ns() const;
+  void wake();  // any thread: the poller's own wake-up where it has one, else the eventfd
 
   std::unique_ptr<Poller> poller_;
   TimerQueue timers_;
@@ -127,7 +128,7 @@ class EventLoop {
   std::size_t live_registrations_ = 0;
   TimePoint now_ = Clock::now();
 
-  std::unique_ptr<Waker> waker_;
+  std::unique_ptr<Waker> waker_;  // only where the poller has no wake-up of its own
   std::mutex tasks_mutex_;
   std::vector<Task> tasks_;  // guarded by tasks_mutex_
   std::vector<Task> running_tasks_;

@@ -37,6 +37,17 @@ enum class Balance : std::uint8_t {
   kExact,   // the first loop alone listens; each connection goes to the least-loaded loop
 };
 
+// The balance this platform can give. macOS's SO_REUSEPORT lets several sockets listen on one
+// port but does not spread connections over them, so there kernel balance is exact balance (one
+// listener hands connections to the loops). A compile-time branch, untested: no macOS here.
+constexpr Balance platform_balance([[maybe_unused]] Balance requested) {
+#ifdef __APPLE__
+  return Balance::kExact;
+#else
+  return requested;
+#endif
+}
+
 // LoopAdapter: what the bookkeeping needs of one engine's loop. Implemented by the engine (the
 // native EventLoop through EventLoopAdapter, a libuv loop in the uv engine); not owned here.
 class LoopAdapter {
@@ -161,7 +172,7 @@ class LoopBookkeeping;
 class LoopGroup {
  public:
   LoopGroup(std::uint64_t max_connections, Balance balance)
-      : max_connections_(max_connections), balance_(balance) {}
+      : max_connections_(max_connections), balance_(platform_balance(balance)) {}
   LoopGroup(const LoopGroup&) = delete;
   LoopGroup& operator=(const LoopGroup&) = delete;
 

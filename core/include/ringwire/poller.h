@@ -61,6 +61,12 @@ class Poller {
   // Returns how many events were filled; an interrupted wait returns 0.
   virtual std::size_t wait(std::span<Event> out, std::int64_t timeout_ns) = 0;
 
+  // Cross-thread wake-up, for a backend that has its own (kqueue: EVFILT_USER). Where wakes() is
+  // true, wake() (any thread) makes the wait() in progress, or the next one, return; the others
+  // leave it to EventLoop, which registers an eventfd.
+  virtual bool wakes() const { return false; }
+  virtual void wake() {}
+
   // ---- completion form: only where completions() is true; the others throw std::logic_error ----
   // Each operation is submitted with the next wait() and reported there. The memory it points at
   // (the span, the message, its iovecs and buffers) must stay valid until its completion arrives

@@ -4,6 +4,8 @@
 #include <ctime>
 #include <system_error>
 
+#include "poller/wait_timeout.h"
+
 namespace ringwire {
 namespace {
 
@@ -55,15 +57,10 @@ void EpollPoller::remove(int fd) {
 
 std::size_t EpollPoller::wait(std::span<Event> out, std::int64_t timeout_ns) {
   timespec timeout{};
-  timespec* timeout_ptr = nullptr;
-  if (timeout_ns >= 0) {
-    timeout.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000);
-    timeout.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000);
-    timeout_ptr = &timeout;
-  }
   const int capacity = static_cast<int>(std::min(out.size(), ready_.size()));
   // epoll_pwait2 takes a nanosecond timeout: open-loop schedules need better than epoll_wait's ms.
-  const int n = ::epoll_pwait2(epoll_.get(), ready_.data(), capacity, timeout_ptr, nullptr);
+  const int n = ::epoll_pwait2(epoll_.get(), ready_.data(), capacity,
+                               wait_timeout(timeout_ns, timeout), nullptr);
   if (n < 0) {
     if (errno == EINTR) return 0;
     throw std::system_error(errno, std::generic_category(), "epoll_pwait2");

@@ -5,9 +5,14 @@
 #include <stdexcept>
 #include <string>
 
+#if RINGWIRE_HAVE_EPOLL
 #include "poller/epoll_poller.h"
+#endif
 #if RINGWIRE_HAVE_URING
 #include "poller/uring_poller.h"
+#endif
+#if RINGWIRE_HAVE_KQUEUE
+#include "poller/kqueue_poller.h"
 #endif
 
 namespace ringwire {
@@ -28,17 +33,29 @@ void Poller::cancel(std::uint64_t, std::uint8_t) { no_completions(name()); }
 void Poller::cancel_now(int) { no_completions(name()); }
 
 std::vector<std::string> available_backends() {
-  std::vector<std::string> names{"epoll"};
+  std::vector<std::string> names;
+#if RINGWIRE_HAVE_EPOLL
+  names.emplace_back("epoll");
+#endif
 #if RINGWIRE_HAVE_URING
   if (UringPoller::supported()) names.emplace_back("io_uring");
+#endif
+#if RINGWIRE_HAVE_KQUEUE
+  names.emplace_back("kqueue");  // on Linux: the test double (it names itself so)
 #endif
   return names;
 }
 
 std::unique_ptr<Poller> make_poller(std::string_view backend) {
+  // Empty: the platform's best, the first of these that the build has.
+#if RINGWIRE_HAVE_EPOLL
   if (backend.empty() || backend == "epoll") return std::make_unique<EpollPoller>();
+#endif
 #if RINGWIRE_HAVE_URING
   if (backend == "io_uring") return std::make_unique<UringPoller>();
+#endif
+#if RINGWIRE_HAVE_KQUEUE
+  if (backend.empty() || backend == "kqueue") return std::make_unique<KqueuePoller>();
 #endif
   std::string choices;
   for (const auto& name : available_backends()) choices += (choices.empty() ? "" : ", ") + name;
