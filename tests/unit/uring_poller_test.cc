@@ -98,11 +98,12 @@ TEST(UringPollerTest, AReceiveThatRanOutOfBuffersGoesOnWhenArmedAgainLosingNothi
         continue;
       }
       ASSERT_GT(event.result, 0);
-      ASSERT_TRUE(event.flags & kEventMore);
       for (int i = 0; i < event.result; ++i) {
         ASSERT_EQ(event.data[i], pattern(received)) << "byte " << received;
         ++received;
       }
+      // A shot that reached its limit (kReceiveLimit, where the kernel has it) ends here too.
+      if ((event.flags & kEventMore) == 0) poller.recv_multishot(ours.get(), 1, 1);
     }
   }
   EXPECT_EQ(received, kTotal);

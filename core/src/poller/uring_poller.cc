@@ -93,6 +93,7 @@ UringPoller::UringPoller(unsigned queue_depth, unsigned completion_queue_depth,
   if (completions_) {
     try {
       buffers_ = std::make_unique<UringBuffers>(ring_, buffer_count);
+      receive_limit_ = receive_limit_supported() ? kReceiveLimit : 0;
     } catch (const std::system_error& error) {
       log(LogLevel::kDebug, "io_uring: no provided buffers ({}); readiness form only",
           error.what());
@@ -116,6 +117,35 @@ bool UringPoller::supported() {
     return true;
   }();
   return available;
+}
+
+// Limits on a multishot recv (kernel 6.16, liburing 2.3 has no names for them): sqe->len caps what
+// one wake-up takes, and sqe->optlen (the union slot liburing 2.3 calls file_index) what the
+// whole shot takes before it ends without IORING_CQE_F_MORE. Older kernels refuse either at
+// once with EINVAL. Probed once per process on a throwaway ring: a refusal comes back at
+// submission; anything else (ENOBUFS, or nothing yet) means the limits hold.
+bool UringPoller::receive_limit_supported() {
+  static const bool supported = [] {
+    io_uring probe{};
+    if (::io_uring_queue_init(2, &probe, 0) < 0) return false;
+    int pair[2];
+    bool refused = true;
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0) {
+      io_uring_sqe* sqe = ::io_uring_get_sqe(&probe);
+      ::io_uring_prep_recv_multishot(sqe, pair[0], nullptr, kReceiveLimit, 0);
+      sqe->file_index = kReceiveLimit;  // optlen
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = UringBuffers::kGroup;
+      ::io_uring_submit(&probe);
+      io_uring_cqe* cqe = nullptr;
+      refused = ::io_uring_peek_cqe(&probe, &cqe) == 0 && cqe->res == -EINVAL;
+      ::close(pair[0]);
+      ::close(pair[1]);
+    }
+    ::io_uring_queue_exit(&probe);
+    return !refused;
+  }();
+  return supported;
 }
 
 // On the loop thread, before its first submission: it becomes the ring's single issuer, and the
@@ -202,7 +232,8 @@ void UringPoller::queue_arm(int fd) {
 
 void UringPoller::recv_multishot(int fd, std::uint64_t token, std::uint8_t op) {
   io_uring_sqe* sqe = next_sqe();
-  ::io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+  ::io_uring_prep_recv_multishot(sqe, fd, nullptr, receive_limit_, 0);
+  sqe->file_index = receive_limit_;  // optlen: the shot ends after this many bytes (0: never)
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = UringBuffers::kGroup;
   ::io_uring_sqe_set_data64(sqe, op_data(token, op));

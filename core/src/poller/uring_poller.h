@@ -66,8 +66,15 @@ class UringPoller final : public Poller {
   void cancel_now(int fd) override;
   void count_overflows_in(Counter* counter) override { overflow_counter_ = counter; }
 
+  // What one multishot receive takes before it ends (its owner arms it again), where the kernel
+  // can limit it (6.16): bytes the session has no room for wait in the connection until the
+  // receive is stopped, and without a limit one wait's task work can take a stalled peer's whole
+  // socket buffer (bench/RESULTS.md: 100 stalled peers, +37-70 MiB of heap unlimited).
+  static constexpr unsigned kReceiveLimit = 64 * 1024;
+
   // Whether this kernel lets the process use io_uring (the chooser lists the backend only then).
   static bool supported();
+  static bool receive_limit_supported();
   // The setup flags the kernel accepted (tests and the ready line may report them).
   unsigned setup_flags() const { return setup_flags_; }
   // Waits that found the completion queue overflowed (see kCompletionQueueDepth).
@@ -92,6 +99,7 @@ class UringPoller final : public Poller {
   unsigned setup_flags_ = 0;
   bool enabled_ = false;
   bool completions_ = false;
+  unsigned receive_limit_ = 0;  // kReceiveLimit where the kernel takes it
   std::uint64_t overflows_ = 0;
   Counter* overflow_counter_ = nullptr;
   std::vector<Watch> watches_;  // indexed by descriptor: dense, like the kernel's own table
