@@ -77,8 +77,13 @@ void UringConnection::on_timer() {
 }
 
 void UringConnection::settle() {
-  if (!session_.closed()) deliver_pending();
   session_.settle();
+  // Bytes waiting for room go in once the session has settled (it may have just resumed reading:
+  // backpressure is lifted there), then it settles what they brought.
+  if (!session_.closed() && (!pending_.empty() || (eof_ && !eof_told_))) {
+    deliver_pending();
+    session_.settle();
+  }
   if (!session_.closed()) {
     send_step();
     receive_step();  // may close the session (no ring could be had)
@@ -195,6 +200,14 @@ void UringConnection::send_step() {
 
 void UringConnection::on_sent(std::int32_t result) {
   const std::size_t bytes = std::exchange(send_bytes_, 0);
+  if (result == -EAGAIN || result == -EINTR) {
+    // Nothing was taken. Seen after a short send on a non-blocking AF_UNIX socket: the kernel's
+    // retry of the rest ran where it could not wait. A fresh submission waits for room (the
+    // kernel polls the socket), so send the same bytes again.
+    ctx_.loop.submit_sendmsg(token_, message_, kSendFlags, kSend);
+    send_bytes_ = bytes;
+    return;
+  }
   if (result <= 0) {  // an error; 0 (nothing taken) would only come back the same
     session_.failed();
     return;
