@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, -fsanitize=fuzzer,address,undefined) and runs each in turn:
-# connection_fuzz (the frame decoder and the native Connection) and uv_connection_fuzz (the uv
-# engine's UvConnection), both on the programs and oracle of tests/fuzz/fuzz_support.h.
+# connection_fuzz (the frame decoder and the native Connection), uv_connection_fuzz (the uv
+# engine's UvConnection) and uring_connection_fuzz (the io_uring completion transport,
+# UringConnection), all on the programs and oracle of tests/fuzz/fuzz_support.h.
 # Usage: tools/fuzz.sh [SECONDS]   (per target; default 60; CI runs it through tools/test.sh)
 #   The seeds in tests/fuzz/corpus/ are read, never written; what the fuzzer finds goes to
 #   build/fuzz/corpus/TARGET/ (kept between runs) and a crash to build/fuzz/TARGET-crash-* —
@@ -17,7 +18,7 @@ cmake --build "$build" -j "$(nproc)"
 # One process per target, each for SECONDS; -max_len lets an input carry a few frames and filler
 # runs past a buffer's size. Leak checks stay on: a buffer or connection leaked per input would
 # show at exit.
-for target in connection_fuzz uv_connection_fuzz; do
+for target in connection_fuzz uv_connection_fuzz uring_connection_fuzz; do
   mkdir -p "$build/corpus/$target"
   log="$build/last-run-$target.log"
   set +e

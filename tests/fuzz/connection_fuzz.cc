@@ -9,11 +9,8 @@
 
 #include <csignal>
 
-#include "fuzz_support.h"
-#include "ringwire/event_loop.h"
+#include "native_side.h"
 #include "ringwire/log.h"
-#include "ringwire/pipe_pool.h"
-#include "ringwire/ring_pool.h"
 
 namespace ringwire::fuzz {
 namespace {
@@ -34,37 +31,15 @@ Fixture& fixture() {
   return instance;
 }
 
-class NativeSide final : public ServerSide {
- public:
-  explicit NativeSide(ServerSetup setup)
-      : context_{fixture().loop,
-                 SessionContext{fixture().rings, setup.service, setup.stats, setup.limits},
-                 fixture().pipes, setup.service.echoes_every_frame(),
-                 [this](NativeConnection&) { connection_.reset(); }},
-        connection_(
-            std::make_unique<Connection>(context_, std::move(setup.socket), SocketAddress{})) {
-    connection_->start();
-  }
-
-  void turn() override {
-    EventLoop& loop = fixture().loop;
-    loop.post([&loop] { loop.stop(); });  // the posted stop wakes the wait at once
-    loop.run();
-  }
-  bool open() const override { return connection_ != nullptr; }
-  void begin_drain() override { connection_->begin_drain(); }
-  void check_buffers_returned() override {
-    if (fixture().rings.stats().rings_lent != 0) fail("the pool still lends a ring");
-  }
-
- private:
-  ConnectionContext context_;
-  std::unique_ptr<Connection> connection_;
-};
-
 }  // namespace
 }  // namespace ringwire::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  return ringwire::fuzz::fuzz_one_input<ringwire::fuzz::NativeSide>(data, size);
+  using namespace ringwire::fuzz;
+  run_input(data, size, [](ServerSetup setup) -> std::unique_ptr<ServerSide> {
+    Fixture& f = fixture();
+    return std::make_unique<NativeSide<ringwire::Connection>>(
+        NativeLoop{f.loop, f.rings, f.pipes, /*pass_through=*/true}, std::move(setup));
+  });
+  return 0;
 }
