@@ -7,39 +7,15 @@
 // marks) and splice pass-through the fuzzer can find reaches it. It must also hand back every
 // ring and pipe it borrowed.
 
-#include <csignal>
-
 #include "native_side.h"
-#include "ringwire/log.h"
-
-namespace ringwire::fuzz {
-namespace {
-
-// Everything that lives across inputs: one loop and its pools, as on a server loop.
-struct Fixture {
-  Fixture() {
-    set_log_level(LogLevel::kOff);
-    ::signal(SIGPIPE, SIG_IGN);  // as the server does, so echoed large frames may be spliced
-  }
-  EventLoop loop;
-  RingPool rings;
-  PipePool pipes;
-};
-
-Fixture& fixture() {
-  static Fixture instance;
-  return instance;
-}
-
-}  // namespace
-}  // namespace ringwire::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace ringwire::fuzz;
+  static LoopFixture fixture("epoll");
   run_input(data, size, [](ServerSetup setup) -> std::unique_ptr<ServerSide> {
-    Fixture& f = fixture();
     return std::make_unique<NativeSide<ringwire::Connection>>(
-        NativeLoop{f.loop, f.rings, f.pipes, /*pass_through=*/true}, std::move(setup));
+        NativeLoop{*fixture.loop, fixture.rings, fixture.pipes, /*pass_through=*/true},
+        std::move(setup));
   });
   return 0;
 }

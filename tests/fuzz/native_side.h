@@ -3,15 +3,34 @@
 // (Connection: readiness; UringConnection: io_uring completions) on a loop with its pools, as on
 // a server loop. The loop and pools live across inputs (the target's fixture).
 
+#include <csignal>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include "fuzz_support.h"
 #include "ringwire/connection.h"
 #include "ringwire/event_loop.h"
+#include "ringwire/log.h"
 #include "ringwire/pipe_pool.h"
 #include "ringwire/ring_pool.h"
 
 namespace ringwire::fuzz {
+
+// What lives across a target's inputs: one loop of `backend` and its pools, as on a server loop.
+// `loop` stays empty where this build or kernel has no such backend.
+struct LoopFixture {
+  explicit LoopFixture(std::string_view backend) {
+    set_log_level(LogLevel::kOff);
+    ::signal(SIGPIPE, SIG_IGN);  // as the server does, so echoed large frames may be spliced
+    for (const auto& name : available_backends()) {
+      if (name == backend) loop.emplace(backend);
+    }
+  }
+  std::optional<EventLoop> loop;
+  RingPool rings;
+  PipePool pipes;
+};
 
 struct NativeLoop {
   EventLoop& loop;

@@ -9,51 +9,24 @@
 // must also hand back every ring it borrowed. Where this kernel has no io_uring completion form,
 // every input passes untested (the target says so once).
 
-#include <csignal>
 #include <cstdio>
-#include <optional>
 
 #include "native_side.h"
-#include "ringwire/log.h"
 #include "ringwire/uring_connection.h"
-
-namespace ringwire::fuzz {
-namespace {
-
-// Everything that lives across inputs: one loop and its pools, as on a server loop.
-struct Fixture {
-  Fixture() {
-    set_log_level(LogLevel::kOff);
-    ::signal(SIGPIPE, SIG_IGN);
-    for (const auto& name : available_backends()) {
-      if (name == "io_uring") loop.emplace("io_uring");
-    }
-    if (!loop || !loop->completions()) {
-      std::fprintf(stderr,
-                   "uring_connection_fuzz: no io_uring completion form here; nothing run\n");
-      loop.reset();
-    }
-  }
-  std::optional<EventLoop> loop;
-  RingPool rings;
-  PipePool pipes;
-};
-
-Fixture& fixture() {
-  static Fixture instance;
-  return instance;
-}
-
-}  // namespace
-}  // namespace ringwire::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace ringwire::fuzz;
-  if (!fixture().loop) return 0;
+  static LoopFixture fixture("io_uring");
+  static const bool usable = [] {
+    if (fixture.loop && fixture.loop->completions()) return true;
+    std::fprintf(stderr, "uring_connection_fuzz: no io_uring completion form here; nothing run\n");
+    return false;
+  }();
+  if (!usable) return 0;
   run_input(data, size, [](ServerSetup setup) -> std::unique_ptr<ServerSide> {
-    Fixture& f = fixture();
     return std::make_unique<NativeSide<ringwire::UringConnection>>(
-        NativeLoop{*f.loop, f.rings, f.pipes, /*pass_through=*/false}, std::move(setup));
+        NativeLoop{*fixture.loop, fixture.rings, fixture.pipes, /*pass_through=*/false},
+        std::move(setup));
   });
   return 0;
 }
