@@ -6,6 +6,8 @@ Variants (each a server on one loop, pinned to --server-cpu):
   uv      ringwire-server --engine uv
   uvref   bench/uv_echo_reference ("libuv done well", single file)
   raw     bench/raw_epoll_echo (a tuned single-file raw-epoll echo: the native engine's floor)
+  rawuring  bench/raw_uring_echo (a single-file io_uring echo: multishot accept and recv into
+          provided buffers, DEFER_TASKRUN, one send in flight)
   floor   bench/floor_pair server (blocking, a thread per connection: the loopback floor)
 
 Cases (DESIGN §4), each client pinned to --load-cpu:
@@ -16,6 +18,8 @@ Cases (DESIGN §4), each client pinned to --load-cpu:
   many      ringwire-load, 1,000 connections, depth 1, 64 B
   large     ringwire-load, 8 connections, depth 4, 64 KiB
   accept    floor_pair client --reconnect: a new connection per frame, one echo each
+  churn     bench/churn_client, 64 connections at once, each connect, one 64 B echo, close (a
+            reset): accept churn; efficiency = connections per second of server CPU
   idle      server RSS delta (VmRSS) over --idle-connections idle connections opened by this
             script, per engine: bytes per connection, idle and again after one echo on each
   scaling   `ringwire-load sweep --connections --sweep-points --server-pid`, per engine: frames/s,
@@ -58,16 +62,18 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = {
     # name: (client, client args, unit of efficiency, variants)
     "latency": ("load", ["--connections", "1", "--depth", "1", "--size", "64"], "frames",
-                ["native", "uring", "uv", "uvref", "raw", "floor"]),
+                ["native", "uring", "uv", "uvref", "raw", "rawuring", "floor"]),
     "rtt": ("floor", ["--size", "64"], "frames", ["native", "uv", "uvref", "raw", "floor"]),
     "small": ("load", ["--connections", "64", "--depth", "16", "--size", "64"], "frames",
-              ["native", "uring", "uv", "uvref", "raw"]),
+              ["native", "uring", "uv", "uvref", "raw", "rawuring"]),
     "many": ("load", ["--connections", "1000", "--depth", "1", "--size", "64"], "frames",
-             ["native", "uring", "uv", "uvref", "raw"]),
+             ["native", "uring", "uv", "uvref", "raw", "rawuring"]),
     "large": ("load", ["--connections", "8", "--depth", "4", "--size", "65536"], "bytes",
-              ["native", "uring", "uv", "uvref", "raw"]),
+              ["native", "uring", "uv", "uvref", "raw", "rawuring"]),
     "accept": ("floor", ["--size", "64", "--reconnect"], "connections",
                ["native", "uv", "uvref"]),
+    "churn": ("churn", ["--connections", "64", "--size", "64"], "connections",
+              ["native", "uring", "uv", "uvref", "raw", "rawuring"]),
 }
 # Cases with their own runner and section (not paired): one server per engine, one after another.
 SOLO_CASES = ("idle", "scaling")
@@ -78,7 +84,7 @@ ACCEPT_DEADLINE_S = 60
 # reference (uv against libuv done well, native against a tuned raw-epoll echo), engine against
 # the blocking floor.
 PAIRS = [("native", "uv"), ("uring", "uv"), ("uv", "uvref"), ("native", "raw"),
-         ("native", "floor")]
+         ("native", "floor"), ("uring", "raw"), ("rawuring", "raw"), ("uring", "rawuring")]
 
 
 def server_command(build, variant):
@@ -90,6 +96,7 @@ def server_command(build, variant):
         "uv": [str(server), "--engine", "uv", *common],
         "uvref": [str(build / "bench" / "uv_echo_reference"), "--port", "0"],
         "raw": [str(build / "bench" / "raw_epoll_echo"), "--port", "0"],
+        "rawuring": [str(build / "bench" / "raw_uring_echo"), "--port", "0"],
         "floor": [str(build / "bench" / "floor_pair"), "server", "--port", "0"],
     }[variant]
 
@@ -142,6 +149,9 @@ def client_command(build, case, port, args, json_file):
         return [str(build / "tools" / "load" / "ringwire-load"), "--host", "127.0.0.1", "--port",
                 str(port), "--threads", "1", *case_args, *timing, "--no-live", "--json",
                 json_file]
+    if kind == "churn":
+        return [str(build / "bench" / "churn_client"), "--port", str(port), *case_args, *timing,
+                "--json", json_file]
     return [str(build / "bench" / "floor_pair"), "client", "--port", str(port), *case_args,
             *timing, "--json", json_file]
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, -fsanitize=fuzzer,address,undefined) and runs each in turn:
-# connection_fuzz (the frame decoder and the native Connection) and uv_connection_fuzz (the uv
-# engine's UvConnection), both on the programs and oracle of tests/fuzz/fuzz_support.h, then
+# connection_fuzz (the frame decoder and the native Connection), uv_connection_fuzz (the uv
+# engine's UvConnection) and uring_connection_fuzz (the io_uring completion transport,
+# UringConnection), all on the programs and oracle of tests/fuzz/fuzz_support.h, then
 # connection_fuzz again over the kqueue backend (its Linux test double).
 # Usage: tools/fuzz.sh [SECONDS]   (per run; default 60; CI runs it through tools/test.sh)
 #   The seeds in tests/fuzz/corpus/ are read, never written; what the fuzzer finds goes to
@@ -20,7 +21,7 @@ cmake --build "$build" -j "$(nproc)"
 # show at exit.
 # connection_fuzz runs once per poller backend of the fuzz build (RINGWIRE_FUZZ_BACKEND): epoll,
 # and kqueue on its Linux test double; the runs share the target's corpus.
-for run in connection_fuzz uv_connection_fuzz connection_fuzz:kqueue; do
+for run in connection_fuzz uv_connection_fuzz uring_connection_fuzz connection_fuzz:kqueue; do
   target=${run%%:*}
   backend=${run#"$target"}
   backend=${backend#:}

@@ -38,6 +38,13 @@ Acceptor::Result Acceptor::accept_waiting(TimePoint now) {
   return Result::kDone;
 }
 
+void Acceptor::accepted(UniqueFd socket) {
+  SocketAddress peer;
+  peer.length = sizeof peer.storage;
+  if (::getpeername(socket.get(), peer.get(), &peer.length) < 0) peer.length = 0;  // reset already
+  handler_.on_accepted(std::move(socket), peer);
+}
+
 Acceptor::Result Acceptor::accept_failed(int error, TimePoint now) {
   stats_.accept_errors.add();
   if (const std::uint64_t failures = log_limit_.occurred(now); failures != 0) {

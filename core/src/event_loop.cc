@@ -165,14 +165,19 @@ void EventLoop::remove_io(IoToken token) {
   --live_registrations_;
 }
 
-void EventLoop::submit_recv(IoToken token, std::span<std::byte> into, std::uint8_t op) {
+void EventLoop::submit_recv_multishot(IoToken token, std::uint8_t op) {
   check_loop_thread();
-  if (Registration* r = find(token)) poller_->recv(r->fd, into, token, op);
+  if (Registration* r = find(token)) poller_->recv_multishot(r->fd, token, op);
 }
 
 void EventLoop::submit_sendmsg(IoToken token, const msghdr& message, int flags, std::uint8_t op) {
   check_loop_thread();
   if (Registration* r = find(token)) poller_->sendmsg(r->fd, message, flags, token, op);
+}
+
+void EventLoop::submit_accept_multishot(IoToken token, std::uint8_t op) {
+  check_loop_thread();
+  if (Registration* r = find(token)) poller_->accept_multishot(r->fd, token, op);
 }
 
 void EventLoop::submit_cancel(IoToken token, std::uint8_t op) {

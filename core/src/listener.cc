@@ -1,36 +1,94 @@
 #include "ringwire/listener.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace ringwire {
 
 Listener::Listener(EventLoop& loop, UniqueFd socket, AcceptHandler& handler, LoopStats& stats)
     : loop_(loop), acceptor_(std::move(socket), handler, stats) {}
 
-Listener::~Listener() { close(); }
+Listener::~Listener() {
+  close();
+  // Still waiting for the cancelled accept's last completion: the loop is going away with us.
+  if (token_ != 0) loop_.remove_io(token_);
+}
 
-void Listener::start() { token_ = loop_.add_io(acceptor_.fd(), Interest::kRead, *this); }
+void Listener::start() {
+  if (loop_.completions()) {
+    token_ = loop_.add_io(acceptor_.fd(), Interest::kNone, *this);
+    arm();
+  } else {
+    token_ = loop_.add_io(acceptor_.fd(), Interest::kRead, *this);
+  }
+}
 
 void Listener::close() {
   if (!acceptor_.open()) return;
   loop_.cancel_timer(resume_timer_);
   resume_timer_ = kNoTimer;
-  if (token_ != 0) loop_.remove_io(token_);
-  token_ = 0;
+  if (armed_) {
+    // After this the kernel accepts nothing more on the socket; completions already on their way
+    // (sockets it accepted) still come to on_io, which closes them, until the last one.
+    loop_.cancel_all_now(token_);
+  } else if (token_ != 0) {
+    loop_.remove_io(token_);
+    token_ = 0;
+  }
   acceptor_.close();
 }
 
-void Listener::on_io(const Event&) {
+void Listener::arm() {
+  loop_.submit_accept_multishot(token_, kAccept);
+  armed_ = true;
+}
+
+void Listener::on_io(const Event& event) {
+  if ((event.flags & kEventCompletion) != 0) {
+    on_accept_completion(event);
+    return;
+  }
   if (acceptor_.accept_waiting(loop_.now()) == Acceptor::Result::kPauseAccepting) {
     pause_accepting();
   }
 }
 
+void Listener::on_accept_completion(const Event& event) {
+  const bool last = (event.flags & kEventMore) == 0;
+  if (last) armed_ = false;
+  if (!acceptor_.open()) {  // closed: what the kernel accepted meanwhile is closed (UniqueFd)
+    if (event.result >= 0) ::close(event.result);
+    if (last) {
+      loop_.remove_io(token_);
+      token_ = 0;
+    }
+    return;
+  }
+  if (event.result >= 0) {
+    acceptor_.accepted(UniqueFd(event.result));  // the handler may close() us
+  } else if (event.result != -ECANCELED && event.result != -EINTR &&
+             event.result != -ECONNABORTED &&  // that peer gave up: arm again for the next
+             acceptor_.accept_failed(-event.result, loop_.now()) ==
+                 Acceptor::Result::kPauseAccepting) {
+    pause_accepting();
+    return;
+  }
+  if (last && acceptor_.open() && resume_timer_ == kNoTimer) arm();
+}
+
 void Listener::pause_accepting() {
   if (resume_timer_ != kNoTimer || !acceptor_.open()) return;
-  loop_.set_interest(token_, Interest::kNone);
+  if (!loop_.completions()) loop_.set_interest(token_, Interest::kNone);
   resume_timer_ = loop_.add_timer_after(Acceptor::kPause, [this] {
     resume_timer_ = kNoTimer;
     acceptor_.pause_ended();
-    if (acceptor_.open()) loop_.set_interest(token_, Interest::kRead);
+    if (!acceptor_.open()) return;
+    if (loop_.completions()) {
+      if (!armed_) arm();
+    } else {
+      loop_.set_interest(token_, Interest::kRead);
+    }
   });
 }
 

@@ -36,7 +36,10 @@ class Server::LoopPart final : public AcceptHandler, private ConnectionHost {
         listener_(loop, std::move(listen_socket), *this, stats_),
         book_(server.group_, adapter_, stats_, connections_, *this) {
     server.group_.add(book_);
+    loop.count_overflows_in(&stats_.uring_cq_overflows);
   }
+  // Destroyed once the loops have stopped (as its connections, which cancel their operations).
+  ~LoopPart() { loop_.count_overflows_in(nullptr); }
   // A loop that only serves connections handed over by another loop's listener (exact balance).
   LoopPart(Server& server, EventLoop& loop) : LoopPart(server, loop, UniqueFd()) {}
 

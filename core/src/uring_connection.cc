@@ -2,7 +2,9 @@
 
 #include <sys/ioctl.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <exception>
 #include <utility>
 
@@ -25,7 +27,6 @@ UringConnection::~UringConnection() {
     log(LogLevel::kWarn, "{}: cancelling its operations failed: {}", peer_.to_string(),
         error.what());
   }
-  session_.reading(false);
   ctx_.loop.remove_io(token_);
 }
 
@@ -42,7 +43,7 @@ void UringConnection::on_io(const Event& event) {
   if ((event.flags & kEventCompletion) == 0) return;
   switch (event.op) {
     case kRecv:
-      on_received(event.result);
+      on_received(event);
       break;
     case kSend:
       on_sent(event.result);
@@ -77,6 +78,12 @@ void UringConnection::on_timer() {
 
 void UringConnection::settle() {
   session_.settle();
+  // Bytes waiting for room go in once the session has settled (it may have just resumed reading:
+  // backpressure is lifted there), then it settles what they brought.
+  if (!session_.closed() && (!pending_.empty() || (eof_ && !eof_told_))) {
+    deliver_pending();
+    session_.settle();
+  }
   if (!session_.closed()) {
     send_step();
     receive_step();  // may close the session (no ring could be had)
@@ -98,7 +105,7 @@ void UringConnection::settle() {
   if (receiving_ || send_bytes_ > 0) ctx_.loop.cancel_all_now(token_);
   receiving_ = false;
   send_bytes_ = 0;
-  session_.reading(false);
+  std::vector<std::byte>().swap(pending_);
   ctx_.loop.remove_io(token_);  // completions still on their way are dropped by generation
   token_ = 0;
   session_.release();  // counted before the socket closes, so whoever sees the close sees it
@@ -109,26 +116,65 @@ void UringConnection::settle() {
 // ---- receiving ----
 
 void UringConnection::receive_step() {
-  if (receiving_ || !session_.wants_read()) return;
-  const std::span<std::byte> room = session_.read_room();
-  if (room.empty()) return;  // backpressure (settle() asks again once sends make room), or closed
-  ctx_.loop.submit_recv(token_, room, kRecv);
-  receiving_ = true;
-  session_.reading(true);
+  const bool wanted = session_.wants_read() && pending_.empty() && !eof_;
+  if (wanted && !receiving_) {
+    ctx_.loop.submit_recv_multishot(token_, kRecv);
+    receiving_ = true;
+  } else if (!wanted && receiving_ && !stopping_) {
+    // Backpressure, flushing, or bytes waiting for room: the socket keeps what comes meanwhile
+    // (what the receive already took arrives before its last completion, into pending_).
+    ctx_.loop.submit_cancel(token_, kRecv);
+    stopping_ = true;
+  }
 }
 
-void UringConnection::on_received(std::int32_t result) {
-  receiving_ = false;
-  probing_ = false;
-  session_.reading(false);
+void UringConnection::on_received(const Event& event) {
+  if ((event.flags & kEventMore) == 0) {  // the receive ended: settle() arms it again if wanted
+    receiving_ = false;
+    stopping_ = false;
+    probing_ = false;
+  }
+  const std::int32_t result = event.result;
   if (result > 0) {
-    session_.received(static_cast<std::size_t>(result));
+    const std::span<const std::byte> bytes(event.data, static_cast<std::size_t>(result));
+    // Behind bytes already waiting, or what the ring has no room for: kept in order.
+    const std::span<const std::byte> rest = pending_.empty() ? deliver(bytes) : bytes;
+    if (!rest.empty() && !session_.closed())
+      pending_.insert(pending_.end(), rest.begin(), rest.end());
   } else if (result == 0) {
-    session_.peer_finished();
-  } else if (result != -ECANCELED && result != -EINTR && result != -EAGAIN) {
+    eof_ = true;  // told once pending_ is delivered (deliver_pending)
+  } else if (result != -ECANCELED && result != -ENOBUFS && result != -EINTR && result != -EAGAIN) {
     session_.failed();
   }
-  // Cancelled (socket_empty() asked) or interrupted: settle() receives again if still wanted.
+  // Cancelled (backpressure, or socket_empty() asked), out of buffers (they are back by the next
+  // wait) or interrupted: settle() arms the receive again if still wanted.
+}
+
+std::span<const std::byte> UringConnection::deliver(std::span<const std::byte> bytes) {
+  while (!bytes.empty() && !session_.closed()) {
+    const std::span<std::byte> room = session_.read_room();
+    if (room.empty()) break;  // backpressure, or the ring is full of replies owed
+    const std::size_t n = std::min(room.size(), bytes.size());
+    std::memcpy(room.data(), bytes.data(), n);
+    session_.received(n);
+    bytes = bytes.subspan(n);
+  }
+  return bytes;
+}
+
+void UringConnection::deliver_pending() {
+  if (!pending_.empty()) {
+    const std::span<const std::byte> rest = deliver(pending_);
+    if (rest.empty()) {
+      std::vector<std::byte>().swap(pending_);  // usually empty: hold no memory
+    } else {
+      pending_.erase(pending_.begin(), pending_.end() - static_cast<std::ptrdiff_t>(rest.size()));
+    }
+  }
+  if (eof_ && !eof_told_ && pending_.empty() && !session_.closed()) {
+    eof_told_ = true;
+    session_.peer_finished();
+  }
 }
 
 // ---- sending ----
@@ -154,6 +200,14 @@ void UringConnection::send_step() {
 
 void UringConnection::on_sent(std::int32_t result) {
   const std::size_t bytes = std::exchange(send_bytes_, 0);
+  if (result == -EAGAIN || result == -EINTR) {
+    // Nothing was taken. Seen after a short send on a non-blocking AF_UNIX socket: the kernel's
+    // retry of the rest ran where it could not wait. A fresh submission waits for room (the
+    // kernel polls the socket), so send the same bytes again.
+    ctx_.loop.submit_sendmsg(token_, message_, kSendFlags, kSend);
+    send_bytes_ = bytes;
+    return;
+  }
   if (result <= 0) {  // an error; 0 (nothing taken) would only come back the same
     session_.failed();
     return;
@@ -180,12 +234,14 @@ void UringConnection::on_sent(std::int32_t result) {
 void UringConnection::shutdown_write() { ::shutdown(socket_.get(), SHUT_WR); }
 
 bool UringConnection::socket_empty() {
+  if (!pending_.empty()) return false;
   if (receiving_) {
-    // The recv in flight may have taken bytes not reported yet: only its completion can tell.
-    // Cancel it; its completion (those bytes, or -ECANCELED) is an entry point that asks again,
-    // then with nothing in flight. Only a draining session that is otherwise quiet asks this.
-    if (!probing_) {
+    // The receive may have taken bytes not reported yet: only its last completion can tell.
+    // Cancel it; that completion is an entry point that asks again, then with nothing armed.
+    // Only a draining session that is otherwise quiet asks this.
+    if (!probing_ && !stopping_) {
       probing_ = true;
+      stopping_ = true;
       ctx_.loop.submit_cancel(token_, kRecv);
     }
     return false;

@@ -7,73 +7,28 @@
 // marks) and splice pass-through the fuzzer can find reaches it. It must also hand back every
 // ring and pipe it borrowed.
 
-#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "fuzz_support.h"
-#include "ringwire/event_loop.h"
-#include "ringwire/log.h"
-#include "ringwire/pipe_pool.h"
-#include "ringwire/ring_pool.h"
-
-namespace ringwire::fuzz {
-namespace {
-
-// The poller under test: RINGWIRE_FUZZ_BACKEND (tools/fuzz.sh runs one process per backend),
-// else the platform's best.
-std::string backend_from_environment() {
-  const char* name = std::getenv("RINGWIRE_FUZZ_BACKEND");
-  return name == nullptr ? std::string() : std::string(name);
-}
-
-// Everything that lives across inputs: one loop and its pools, as on a server loop.
-struct Fixture {
-  Fixture() {
-    set_log_level(LogLevel::kOff);
-    ::signal(SIGPIPE, SIG_IGN);  // as the server does, so echoed large frames may be spliced
-  }
-  EventLoop loop{backend_from_environment()};
-  RingPool rings;
-  PipePool pipes;
-};
-
-Fixture& fixture() {
-  static Fixture instance;
-  return instance;
-}
-
-class NativeSide final : public ServerSide {
- public:
-  explicit NativeSide(ServerSetup setup)
-      : context_{fixture().loop,
-                 SessionContext{fixture().rings, setup.service, setup.stats, setup.limits},
-                 fixture().pipes, setup.service.echoes_every_frame(),
-                 [this](NativeConnection&) { connection_.reset(); }},
-        connection_(
-            std::make_unique<Connection>(context_, std::move(setup.socket), SocketAddress{})) {
-    connection_->start();
-  }
-
-  void turn() override {
-    EventLoop& loop = fixture().loop;
-    loop.post([&loop] { loop.stop(); });  // the posted stop wakes the wait at once
-    loop.run();
-  }
-  bool open() const override { return connection_ != nullptr; }
-  void begin_drain() override { connection_->begin_drain(); }
-  void check_buffers_returned() override {
-    if (fixture().rings.stats().rings_lent != 0) fail("the pool still lends a ring");
-  }
-
- private:
-  ConnectionContext context_;
-  std::unique_ptr<Connection> connection_;
-};
-
-}  // namespace
-}  // namespace ringwire::fuzz
+#include "native_side.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  return ringwire::fuzz::fuzz_one_input<ringwire::fuzz::NativeSide>(data, size);
+  using namespace ringwire::fuzz;
+  // The poller under test: RINGWIRE_FUZZ_BACKEND (tools/fuzz.sh runs one process per backend:
+  // epoll, and kqueue on its Linux test double), else epoll.
+  static LoopFixture fixture([] {
+    const char* name = std::getenv("RINGWIRE_FUZZ_BACKEND");
+    return std::string(name == nullptr || *name == '\0' ? "epoll" : name);
+  }());
+  if (!fixture.loop) {
+    std::fprintf(stderr, "connection_fuzz: RINGWIRE_FUZZ_BACKEND names no backend of this build\n");
+    std::abort();
+  }
+  run_input(data, size, [](ServerSetup setup) -> std::unique_ptr<ServerSide> {
+    return std::make_unique<NativeSide<ringwire::Connection>>(
+        NativeLoop{*fixture.loop, fixture.rings, fixture.pipes, /*pass_through=*/true},
+        std::move(setup));
+  });
+  return 0;
 }

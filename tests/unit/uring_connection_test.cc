@@ -159,6 +159,20 @@ TEST_F(UringConnectionTest, ResumesReadingWhenAPartialFrameFillsMostOfTheRing) {
   EXPECT_TRUE(std::equal(big.begin(), big.end(), received_.end() - std::ssize(big)));
 }
 
+TEST_F(UringConnectionTest, AnIdleConnectionHoldsNoRingWhileItsReceiveWaits) {
+  // The receive waits in the kernel on the loop's provided buffers, not on the input ring: once
+  // the replies are sent the ring goes back to the pool, and the connection still answers.
+  open(/*server_sndbuf=*/0);
+  const Bytes frame = test::make_frame(100, 6);
+  ASSERT_TRUE(write(frame));
+  ASSERT_TRUE(receive(frame.size()));
+  for (int i = 0; i < 3; ++i) turn();
+  EXPECT_EQ(stats_.ring_bytes_lent.get(), 0u) << "an idle connection pins its input ring";
+  ASSERT_TRUE(write(frame));
+  ASSERT_TRUE(receive(2 * frame.size()));
+  EXPECT_EQ(stats_.frames_received.get(), 2u);
+}
+
 TEST_F(UringConnectionTest, DrainShutsTheWriteSideAndClosesAfterThePeer) {
   // Quiet except for the receive in flight: draining cancels it to learn the socket is empty.
   open(/*server_sndbuf=*/0);
@@ -195,7 +209,7 @@ TEST_F(UringConnectionTest, AbortWithAReceiveInFlightClosesAtOnceAndTheKernelLet
   open(/*server_sndbuf=*/0);
   const Bytes frame = test::make_frame(100, 3);
   ASSERT_TRUE(write(frame));
-  ASSERT_TRUE(receive(frame.size()));  // a receive is in flight again, into the ring
+  ASSERT_TRUE(receive(frame.size()));  // the receive is still armed
   connection_->abort(CloseReason::kShutdown);
   EXPECT_EQ(connection_, nullptr) << "abort must close before it returns";
   EXPECT_EQ(stats_.closed_for(CloseReason::kShutdown), 1u);

@@ -10,11 +10,12 @@
 // a registration removed earlier in the same batch, with no reference counting.
 //
 // Completion form (completions(): io_uring): a handler registers its descriptor with no interest
-// and submits operations under its token, each with a tag of its own (submit_recv, submit_sendmsg,
-// submit_cancel); every finished one comes back through the same table as an Event with
-// kEventCompletion, that tag and the result. They ride the next turn's wait (one io_uring_enter
-// submits and waits). A registration with operations in flight is removed only after
-// cancel_all_now(): their late completions then carry a dead generation and are dropped.
+// and submits operations under its token, each with a tag of its own (submit_recv_multishot,
+// submit_sendmsg, submit_accept_multishot, submit_cancel); every finished one comes back through
+// the same table as an Event with kEventCompletion, that tag and the result (a receive's bytes lent
+// at Event::data). They ride the next turn's wait (one io_uring_enter submits and waits). A
+// registration with operations in flight is removed only after cancel_all_now(): their late
+// completions then carry a dead generation and are dropped.
 
 #include <atomic>
 #include <cstdint>
@@ -81,10 +82,13 @@ class EventLoop {
 
   // Completion form; see the top of this file. Only where completions().
   bool completions() const { return poller_->completions(); }
-  void submit_recv(IoToken token, std::span<std::byte> into, std::uint8_t op);
+  void submit_recv_multishot(IoToken token, std::uint8_t op);
+  void submit_accept_multishot(IoToken token, std::uint8_t op);
   void submit_sendmsg(IoToken token, const msghdr& message, int flags, std::uint8_t op);
   void submit_cancel(IoToken token, std::uint8_t op);
   void cancel_all_now(IoToken token);
+  // See Poller::count_overflows_in. Not while run() runs.
+  void count_overflows_in(Counter* counter) { poller_->count_overflows_in(counter); }
 
   // Timers, on the loop's cached clock.
   TimerId add_timer(TimePoint deadline, TimerCallback callback) {

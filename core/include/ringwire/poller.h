@@ -20,6 +20,8 @@ struct msghdr;
 
 namespace ringwire {
 
+class Counter;
+
 // What a registration wants to hear about. A bit set.
 enum class Interest : std::uint8_t { kNone = 0, kRead = 1, kWrite = 2, kReadWrite = 3 };
 constexpr Interest operator|(Interest a, Interest b) {
@@ -43,6 +45,9 @@ struct Event {
   std::uint32_t flags = 0;
   std::int32_t result = 0;  // completion backends: bytes transferred, or -errno
   std::uint8_t op = 0;      // completion backends: the tag the operation was submitted with
+  // A multishot receive's bytes (`result` of them), lent by the backend for this event's dispatch
+  // only: copy them out before returning. Null for every other event.
+  const std::byte* data = nullptr;
 };
 
 // Tokens given to completion operations must fit in this many bits (the backend keeps the op tag
@@ -72,14 +77,23 @@ class Poller {
   // (the span, the message, its iovecs and buffers) must stay valid until its completion arrives
   // or cancel_now() returned.
   virtual bool completions() const { return false; }
-  virtual void recv(int fd, std::span<std::byte> into, std::uint64_t token, std::uint8_t op);
+  // A multishot receive into the backend's own buffers: a completion per arrival (bytes at
+  // Event::data; 0 at EOF; -ENOBUFS when the buffers ran dry), kEventMore while it goes on.
+  virtual void recv_multishot(int fd, std::uint64_t token, std::uint8_t op);
   virtual void sendmsg(int fd, const msghdr& message, int flags, std::uint64_t token,
                        std::uint8_t op);
+  // A multishot accept on a listening socket: a completion per accepted socket (the result is
+  // its descriptor, non-blocking and close-on-exec), kEventMore while it goes on; any error ends
+  // it.
+  virtual void accept_multishot(int fd, std::uint64_t token, std::uint8_t op);
   // Asks the kernel to cancel the operation (it completes, with its bytes or -ECANCELED).
   virtual void cancel(std::uint64_t token, std::uint8_t op);
   // Cancels every operation on `fd` before returning: the kernel touches none of their memory
   // after. Their completions may still be reported; the caller drops them (a new token).
   virtual void cancel_now(int fd);
+  // Where to count the waits that found the completion queue overflowed (the kernel kept the
+  // surplus and the wait flushed it); null: nowhere. Only completion backends can overflow.
+  virtual void count_overflows_in(Counter* counter) { (void)counter; }
 };
 
 // The backends this build has, best first ("epoll", "io_uring", "kqueue").

@@ -60,6 +60,7 @@ struct LoopStats {
   Counter ring_bytes_lent;         // gauge: ring capacity held by connections now
   Counter frames_passed_through;   // large echoed frames moved with splice(2), not through a ring
   Counter pass_through_spills;     // of those, moved back to a ring (their pipe ran out of slots)
+  Counter uring_cq_overflows;      // io_uring: waits that found the completion queue overflowed
 
   void count_close(CloseReason reason) { closed[static_cast<std::size_t>(reason)].add(); }
   std::uint64_t closed_for(CloseReason reason) const {
@@ -112,6 +113,9 @@ inline constexpr CounterInfo kCounters[] = {
      MetricType::kCounter, "Large echoed frames moved with splice(2)", "frame(s) passed through"},
     {&LoopStats::pass_through_spills, "ringwire_pass_through_spills_total", MetricType::kCounter,
      "Passed-through frames moved back to a ring buffer", "pass-through spill(s)"},
+    {&LoopStats::uring_cq_overflows, "ringwire_uring_cq_overflows_total", MetricType::kCounter,
+     "io_uring waits that found the completion queue overflowed (flushed, nothing lost)",
+     "io_uring completion queue overflow(s)"},
 };
 inline constexpr std::size_t kCounterCount = std::size(kCounters);
 

@@ -45,6 +45,10 @@ class Acceptor {
 
   // The socket is readable: accepts what is waiting. The handler may close() the Acceptor.
   Result accept_waiting(TimePoint now);
+  // Completion form (a multishot accept): the kernel accepted `socket` for us, or failed with
+  // `error` (counted, logged, and for lack of descriptors the backlog is shed: kPauseAccepting).
+  void accepted(UniqueFd socket);
+  Result accept_failed(int error, TimePoint now);
   // The pause is over: takes the reserve back if another thread held the last descriptor when
   // shedding ended.
   void pause_ended();
@@ -54,7 +58,6 @@ class Acceptor {
   int fd() const { return socket_.get(); }
 
  private:
-  Result accept_failed(int error, TimePoint now);
   void shed_waiting_connections();
 
   UniqueFd socket_;

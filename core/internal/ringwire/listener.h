@@ -4,6 +4,12 @@
 // the accepting; the Listener watches the socket (level-triggered: a backlog left after one batch
 // is reported again next turn) and stops watching for Acceptor::kPause when the Acceptor has shed
 // the backlog for lack of descriptors. Owned by its loop's server part; loop thread only.
+//
+// On a loop with the completion form (io_uring) it keeps one multishot accept armed instead of
+// watching: each completion is one accepted socket, and it is armed again only after a completion
+// without IORING_CQE_F_MORE (the kernel ends it on any error: out of descriptors ends it, so
+// shedding and the pause work as above, with no spin). Closing cancels it, and the registration
+// lives until its last completion, so a socket the kernel accepted meanwhile is closed, not lost.
 
 #include "ringwire/acceptor.h"
 #include "ringwire/event_loop.h"
@@ -25,12 +31,17 @@ class Listener final : public IoHandler {
   void on_io(const Event& event) override;
 
  private:
+  static constexpr std::uint8_t kAccept = 1;  // the multishot accept's op tag
+
+  void on_accept_completion(const Event& event);
+  void arm();
   void pause_accepting();
 
   EventLoop& loop_;
   Acceptor acceptor_;
   IoToken token_ = 0;
   TimerId resume_timer_ = kNoTimer;
+  bool armed_ = false;  // completion form: the multishot accept is in the kernel
 };
 
 }  // namespace ringwire

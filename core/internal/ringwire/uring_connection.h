@@ -6,9 +6,13 @@
 // here: it turns the session's read and send steps into operations and their completions back
 // into the session's calls.
 //
-//   receive:  one recv in flight, into session.read_room() (the input ring's free span: the bytes
-//             land where they are decoded, no copy) -> reading(true); its completion ->
-//             reading(false), then received(n) | peer_finished() | failed()
+//   receive:  one multishot recv armed while the session wants to read, into the loop's provided
+//             buffers (so an idle connection pins no ring and no buffer); each completion's bytes
+//             are copied into session.read_room() -> received(n), and the buffer goes back to the
+//             loop at once. What the ring has no room for waits in `pending_` (the receive is
+//             cancelled meanwhile); EOF -> peer_finished() once pending_ is delivered; ENOBUFS or a
+//             completion without IORING_CQE_F_MORE -> armed again by settle() if still wanted.
+//             The session stopping to read (backpressure, flushing) cancels the receive.
 //   send:     one sendmsg in flight carrying everything owed (both spans): session.sending(n),
 //             and sent(n) on its completion (the bytes stay in the rings meanwhile, as with the
 //             uv transport's uv_write); a short completion sends the rest on at once
@@ -24,6 +28,8 @@
 #include <sys/uio.h>
 
 #include <cstddef>
+#include <span>
+#include <vector>
 
 #include "ringwire/connection.h"
 #include "ringwire/event_loop.h"
@@ -63,7 +69,10 @@ class UringConnection final : public NativeConnection, public IoHandler, private
   void send_owed() override;
   std::string peer_name() const override { return peer_.to_string(); }
 
-  void on_received(std::int32_t result);
+  void on_received(const Event& event);
+  // Copies `bytes` into the session's input ring as far as it has room; returns what did not fit.
+  std::span<const std::byte> deliver(std::span<const std::byte> bytes);
+  void deliver_pending();
   void on_sent(std::int32_t result);
   void send_step();
   void receive_step();
@@ -78,10 +87,14 @@ class UringConnection final : public NativeConnection, public IoHandler, private
   SocketAddress peer_;
   FrameSession session_;
   IoToken token_ = 0;
-  bool receiving_ = false;      // a recv is in flight
-  bool probing_ = false;        // it is being cancelled to learn whether the socket is empty
-  std::size_t send_bytes_ = 0;  // bytes of the sendmsg in flight (0: none)
-  iovec iov_[2]{};              // what the sendmsg in flight points at
+  bool receiving_ = false;          // the multishot recv is armed (until a completion without MORE)
+  bool stopping_ = false;           // and its cancel is on its way
+  bool probing_ = false;            // it is being cancelled to learn whether the socket is empty
+  bool eof_ = false;                // the peer's EOF arrived
+  bool eof_told_ = false;           // and the session was told (after pending_)
+  std::vector<std::byte> pending_;  // received, no room in the session yet (usually empty)
+  std::size_t send_bytes_ = 0;      // bytes of the sendmsg in flight (0: none)
+  iovec iov_[2]{};                  // what the sendmsg in flight points at
   msghdr message_{};
   TimerId timer_ = kNoTimer;
   TimePoint timer_deadline_ = TimePoint::max();

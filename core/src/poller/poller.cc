@@ -23,12 +23,11 @@ namespace {
 }
 }  // namespace
 
-void Poller::recv(int, std::span<std::byte>, std::uint64_t, std::uint8_t) {
-  no_completions(name());
-}
+void Poller::recv_multishot(int, std::uint64_t, std::uint8_t) { no_completions(name()); }
 void Poller::sendmsg(int, const msghdr&, int, std::uint64_t, std::uint8_t) {
   no_completions(name());
 }
+void Poller::accept_multishot(int, std::uint64_t, std::uint8_t) { no_completions(name()); }
 void Poller::cancel(std::uint64_t, std::uint8_t) { no_completions(name()); }
 void Poller::cancel_now(int) { no_completions(name()); }
 

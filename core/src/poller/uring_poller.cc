@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "ringwire/log.h"
+#include "ringwire/stats.h"
 
 namespace ringwire {
 namespace {
@@ -59,18 +60,19 @@ constexpr unsigned kSetups[] = {
 
 }  // namespace
 
-UringPoller::UringPoller() {
+UringPoller::UringPoller(unsigned queue_depth, unsigned completion_queue_depth,
+                         unsigned buffer_count) {
   int rc = -EINVAL;
   for (const unsigned setup : kSetups) {
     io_uring_params params{};
     params.flags = setup | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-    params.cq_entries = kCompletionQueueDepth;
-    rc = ::io_uring_queue_init_params(kQueueDepth, &ring_, &params);
+    params.cq_entries = completion_queue_depth;
+    rc = ::io_uring_queue_init_params(queue_depth, &ring_, &params);
     if (rc == -EINVAL) {  // SUBMIT_ALL is 5.18: try once more without it
       params = io_uring_params{};
       params.flags = setup | IORING_SETUP_CQSIZE;
-      params.cq_entries = kCompletionQueueDepth;
-      rc = ::io_uring_queue_init_params(kQueueDepth, &ring_, &params);
+      params.cq_entries = completion_queue_depth;
+      rc = ::io_uring_queue_init_params(queue_depth, &ring_, &params);
     }
     if (rc == 0) {
       setup_flags_ = params.flags;
@@ -86,9 +88,24 @@ UringPoller::UringPoller() {
   probe.fd = -1;
   probe.flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
   completions_ = ::io_uring_register_sync_cancel(&ring_, &probe) != -EINVAL;
+  // Multishot receives need the provided-buffer ring (5.19) and multishot recv (6.0): a kernel
+  // that has the synchronous cancel has both; a refusal (memory, limits) falls back to readiness.
+  if (completions_) {
+    try {
+      buffers_ = std::make_unique<UringBuffers>(ring_, buffer_count);
+      receive_limit_ = receive_limit_supported() ? kReceiveLimit : 0;
+    } catch (const std::system_error& error) {
+      log(LogLevel::kDebug, "io_uring: no provided buffers ({}); readiness form only",
+          error.what());
+      completions_ = false;
+    }
+  }
 }
 
-UringPoller::~UringPoller() { ::io_uring_queue_exit(&ring_); }
+UringPoller::~UringPoller() {
+  buffers_.reset();  // unregistered while the ring exists
+  ::io_uring_queue_exit(&ring_);
+}
 
 bool UringPoller::supported() {
   // Probed once per process: a ring's teardown queues work to the probing thread, which can
@@ -100,6 +117,35 @@ bool UringPoller::supported() {
     return true;
   }();
   return available;
+}
+
+// Limits on a multishot recv (kernel 6.16, liburing 2.3 has no names for them): sqe->len caps what
+// one wake-up takes, and sqe->optlen (the union slot liburing 2.3 calls file_index) what the
+// whole shot takes before it ends without IORING_CQE_F_MORE. Older kernels refuse either at
+// once with EINVAL. Probed once per process on a throwaway ring: a refusal comes back at
+// submission; anything else (ENOBUFS, or nothing yet) means the limits hold.
+bool UringPoller::receive_limit_supported() {
+  static const bool supported = [] {
+    io_uring probe{};
+    if (::io_uring_queue_init(2, &probe, 0) < 0) return false;
+    int pair[2];
+    bool refused = true;
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) == 0) {
+      io_uring_sqe* sqe = ::io_uring_get_sqe(&probe);
+      ::io_uring_prep_recv_multishot(sqe, pair[0], nullptr, kReceiveLimit, 0);
+      sqe->file_index = kReceiveLimit;  // optlen
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = UringBuffers::kGroup;
+      ::io_uring_submit(&probe);
+      io_uring_cqe* cqe = nullptr;
+      refused = ::io_uring_peek_cqe(&probe, &cqe) == 0 && cqe->res == -EINVAL;
+      ::close(pair[0]);
+      ::close(pair[1]);
+    }
+    ::io_uring_queue_exit(&probe);
+    return !refused;
+  }();
+  return supported;
 }
 
 // On the loop thread, before its first submission: it becomes the ring's single issuer, and the
@@ -184,9 +230,12 @@ void UringPoller::queue_arm(int fd) {
 
 // ---- completion form ----
 
-void UringPoller::recv(int fd, std::span<std::byte> into, std::uint64_t token, std::uint8_t op) {
+void UringPoller::recv_multishot(int fd, std::uint64_t token, std::uint8_t op) {
   io_uring_sqe* sqe = next_sqe();
-  ::io_uring_prep_recv(sqe, fd, into.data(), into.size(), 0);
+  ::io_uring_prep_recv_multishot(sqe, fd, nullptr, receive_limit_, 0);
+  sqe->file_index = receive_limit_;  // optlen: the shot ends after this many bytes (0: never)
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = UringBuffers::kGroup;
   ::io_uring_sqe_set_data64(sqe, op_data(token, op));
 }
 
@@ -194,6 +243,14 @@ void UringPoller::sendmsg(int fd, const msghdr& message, int flags, std::uint64_
                           std::uint8_t op) {
   io_uring_sqe* sqe = next_sqe();
   ::io_uring_prep_sendmsg(sqe, fd, &message, static_cast<unsigned>(flags));
+  ::io_uring_sqe_set_data64(sqe, op_data(token, op));
+}
+
+void UringPoller::accept_multishot(int fd, std::uint64_t token, std::uint8_t op) {
+  io_uring_sqe* sqe = next_sqe();
+  // No address: the one buffer would be shared by every accept of the shot (the owner asks
+  // getpeername() instead).
+  ::io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
   ::io_uring_sqe_set_data64(sqe, op_data(token, op));
 }
 
@@ -229,6 +286,8 @@ void UringPoller::cancel_now(int fd) {
 
 std::size_t UringPoller::wait(std::span<Event> out, std::int64_t timeout_ns) {
   enable();
+  // The buffers lent to the last batch's handlers go back before anything is submitted.
+  if (buffers_) buffers_->publish();
   for (const int fd : to_arm_) {
     Watch& w = watch(fd);
     w.queued = false;
@@ -244,6 +303,7 @@ std::size_t UringPoller::wait(std::span<Event> out, std::int64_t timeout_ns) {
   // enters with GETEVENTS when it sees the flag). Counted; nothing is lost.
   if (::io_uring_cq_has_overflow(&ring_)) {
     if (overflows_++ == 0) log(LogLevel::kWarn, "io_uring: completion queue overflowed; flushing");
+    if (overflow_counter_ != nullptr) overflow_counter_->add();
   }
 
   io_uring_cqe* cqe = nullptr;
@@ -267,12 +327,20 @@ std::size_t UringPoller::wait(std::span<Event> out, std::int64_t timeout_ns) {
     if (filled == out.size()) break;  // the rest wait for the next turn
     ++consumed;
     const std::uint64_t data = ::io_uring_cqe_get_data64(cqe);
+    // A receive's buffer is lent to this dispatch and queued to go back at the next wait, whether
+    // or not its registration still lives (a late completion's buffer must return too).
+    const std::byte* bytes = nullptr;
+    if ((cqe->flags & IORING_CQE_F_BUFFER) != 0 && buffers_) {
+      const auto id = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+      bytes = buffers_->at(id);
+      buffers_->give_back(id);
+    }
     if (data == kIgnoredCompletion) continue;
     if ((data & kPollBit) == 0) {
       std::uint32_t flags = kEventCompletion;
       if (cqe->flags & IORING_CQE_F_MORE) flags |= kEventMore;
       out[filled++] = Event{data & kTokenMask, flags, cqe->res,
-                            static_cast<std::uint8_t>(data >> kCompletionTokenBits)};
+                            static_cast<std::uint8_t>(data >> kCompletionTokenBits), bytes};
       continue;
     }
     const auto fd = static_cast<int>(data & 0xffffffffu);

@@ -2,12 +2,14 @@
 // UringPoller: the io_uring backend, in both forms. Owns its ring; loop thread only (the thread
 // that first waits becomes the ring's only submitter).
 //
-// Completion form (what the server's connections use, see uring_connection.h): recv into a span,
-// sendmsg, cancel, each one SQE tagged with the registration's token and the caller's op tag, its
-// CQE reported as one Event. Every SQE queued during a turn rides the next wait's single
-// io_uring_enter, which also waits.
+// Completion form (what the server's connections and listeners use, see uring_connection.h and
+// listener.h): a multishot recv into the loop's provided buffers (uring_buffers.h), sendmsg,
+// multishot accept, cancel, each one SQE tagged with the
+// registration's token and the caller's op tag, each CQE reported as one Event (a receive's bytes
+// at Event::data, lent for that dispatch only). Every SQE queued during a turn rides the next
+// wait's single io_uring_enter, which also waits.
 //
-// Readiness form (listeners, the loop's waker, the load generator's connections): each
+// Readiness form (the loop's waker, the load generator's connections): each
 // registration is one one-shot IORING_OP_POLL_ADD, re-armed after each completion for the next
 // wait, which gives the same level-triggered behaviour as EpollPoller.
 //
@@ -20,8 +22,10 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "poller/uring_buffers.h"
 #include "ringwire/poller.h"
 
 namespace ringwire {
@@ -34,10 +38,15 @@ class UringPoller final : public Poller {
   // Completion queue entries: a connection has at most two operations in flight (a receive and a
   // send) and a cancel, so this many hold every completion of ~10,000 busy connections on one loop
   // without overflow. Past that the kernel keeps the surplus (IORING_FEAT_NODROP) and the next
-  // wait flushes it: counted in overflows(), never lost. 16 bytes each.
+  // wait flushes it: counted in overflows() (and LoopStats::uring_cq_overflows), never lost.
+  // 16 bytes each.
   static constexpr unsigned kCompletionQueueDepth = 32768;
 
-  UringPoller();  // throws std::system_error when io_uring is unavailable (old kernel, seccomp)
+  // Throws std::system_error when io_uring is unavailable (old kernel, seccomp). The sizes are
+  // for tests (a tiny completion queue overflows at once, a few buffers run dry at once).
+  explicit UringPoller(unsigned queue_depth = kQueueDepth,
+                       unsigned completion_queue_depth = kCompletionQueueDepth,
+                       unsigned buffer_count = UringBuffers::kCount);
   ~UringPoller() override;
   UringPoller(const UringPoller&) = delete;
   UringPoller& operator=(const UringPoller&) = delete;
@@ -49,14 +58,23 @@ class UringPoller final : public Poller {
   std::size_t wait(std::span<Event> out, std::int64_t timeout_ns) override;
 
   bool completions() const override { return completions_; }
-  void recv(int fd, std::span<std::byte> into, std::uint64_t token, std::uint8_t op) override;
+  void recv_multishot(int fd, std::uint64_t token, std::uint8_t op) override;
   void sendmsg(int fd, const msghdr& message, int flags, std::uint64_t token,
                std::uint8_t op) override;
+  void accept_multishot(int fd, std::uint64_t token, std::uint8_t op) override;
   void cancel(std::uint64_t token, std::uint8_t op) override;
   void cancel_now(int fd) override;
+  void count_overflows_in(Counter* counter) override { overflow_counter_ = counter; }
+
+  // What one multishot receive takes before it ends (its owner arms it again), where the kernel
+  // can limit it (6.16): bytes the session has no room for wait in the connection until the
+  // receive is stopped, and without a limit one wait's task work can take a stalled peer's whole
+  // socket buffer (bench/RESULTS.md: 100 stalled peers, +37-70 MiB of heap unlimited).
+  static constexpr unsigned kReceiveLimit = 64 * 1024;
 
   // Whether this kernel lets the process use io_uring (the chooser lists the backend only then).
   static bool supported();
+  static bool receive_limit_supported();
   // The setup flags the kernel accepted (tests and the ready line may report them).
   unsigned setup_flags() const { return setup_flags_; }
   // Waits that found the completion queue overflowed (see kCompletionQueueDepth).
@@ -81,9 +99,12 @@ class UringPoller final : public Poller {
   unsigned setup_flags_ = 0;
   bool enabled_ = false;
   bool completions_ = false;
+  unsigned receive_limit_ = 0;  // kReceiveLimit where the kernel takes it
   std::uint64_t overflows_ = 0;
+  Counter* overflow_counter_ = nullptr;
   std::vector<Watch> watches_;  // indexed by descriptor: dense, like the kernel's own table
   std::vector<int> to_arm_;
+  std::unique_ptr<UringBuffers> buffers_;  // completion form only
 };
 
 }  // namespace ringwire
