@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   const auto config = parse_server_options(argc, argv, exit_code);
   if (!config) return exit_code;
   set_log_level(config->log_level);
+  set_log_format(config->log_format);
   // Before any thread exists, so every thread inherits the mask and only the signalfd sees them.
   block_shutdown_signals();
 

@@ -24,6 +24,7 @@ const std::map<std::string, Balance> kBalanceNames = {
 std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exit_code) {
   ServerConfig config;
   std::string log_level = "info";
+  std::string log_format = "text";
   std::string balance = "kernel";
   CLI::App app{"ringwire-server: a framed TCP service (4-byte big-endian length, then payload)",
                "ringwire-server"};
@@ -68,6 +69,11 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
+  app.add_option("--log-format", log_format,
+                 "text: one line per event; json: one JSON object per line (time, level, loop, "
+                 "message)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -90,6 +96,7 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
   }
   config.balance = kBalanceNames.at(balance);  // a member: checked above
   parse_log_level(log_level, config.log_level);
+  parse_log_format(log_format, config.log_format);
   return config;
 }
 

@@ -27,6 +27,7 @@ struct ServerConfig {
   Balance balance = Balance::kKernel;
   bool pin_cpus = false;
   LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;
 };
 
 // Parses argv. On --help prints usage and returns nullopt with exit_code 0; on a bad flag prints

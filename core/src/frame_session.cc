@@ -101,8 +101,8 @@ bool FrameSession::make_input_room() {
     lender_.grow(input_, 2 * input_.capacity());
     return true;
   } catch (const std::system_error& error) {
-    log(LogLevel::kWarn, "{}: no ring buffer for the connection ({}), closing",
-        transport_.peer_name(), error.what());
+    ctx_.peer_warnings.warn(transport_.now(), "{}: no ring buffer for the connection ({}), closing",
+                            transport_.peer_name(), error.what());
     close_now(CloseReason::kOutOfMemory);
     return false;
   }
@@ -146,8 +146,8 @@ void FrameSession::process_input() {
       close_now(CloseReason::kOutOfMemory);
       return;
     } catch (const std::exception& error) {
-      log(LogLevel::kWarn, "{}: service {} failed: {}; closing", transport_.peer_name(),
-          ctx_.service.name(), error.what());
+      ctx_.peer_warnings.warn(transport_.now(), "{}: service {} failed: {}; closing",
+                              transport_.peer_name(), ctx_.service.name(), error.what());
       close_now(CloseReason::kServiceError);
       return;
     }
@@ -265,8 +265,8 @@ std::span<std::byte> FrameSession::spill_room() {
     const std::size_t need = have + pipe_held_ + transit_left_;
     if (!input_.mapped() || input_.capacity() < need) lender_.grow(input_, need);
   } catch (const std::system_error& error) {
-    log(LogLevel::kWarn, "{}: no ring buffer for the connection ({}), closing",
-        transport_.peer_name(), error.what());
+    ctx_.peer_warnings.warn(transport_.now(), "{}: no ring buffer for the connection ({}), closing",
+                            transport_.peer_name(), error.what());
     close_now(CloseReason::kOutOfMemory);
     return {};
   }
@@ -334,7 +334,8 @@ void FrameSession::update_backpressure() {
 // ---- closing ----
 
 void FrameSession::protocol_error(std::string_view what, std::uint32_t length) {
-  log(LogLevel::kWarn,
+  ctx_.peer_warnings.warn(
+      transport_.now(),
       "{}: protocol error: {} (length {}, limit {}); closing after {} byte(s) of replies owed",
       transport_.peer_name(), what, length, ctx_.limits.max_frame, unsent());
   flush_then_close(CloseReason::kProtocolError);
