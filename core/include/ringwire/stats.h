@@ -72,7 +72,8 @@ enum class MetricType : std::uint8_t { kCounter, kGauge };
 std::string_view to_string(MetricType type);  // Prometheus's words: "counter", "gauge"
 
 // One row per Counter field of LoopStats (the closes, an array, are the labelled metric below).
-// Metric names are an interface that scripts scrape: add names, never rename one.
+// Metric names are an interface that scripts scrape: add names, never rename one. (0.1 renamed
+// four to Prometheus's naming, the unit last before _total: see README's metrics section.)
 struct CounterInfo {
   Counter LoopStats::*field;
   std::string_view metric;  // Prometheus name
@@ -88,13 +89,13 @@ inline constexpr CounterInfo kCounters[] = {
      "Connections open now", "connection(s) still open"},
     {&LoopStats::frames_received, "ringwire_frames_received_total", MetricType::kCounter,
      "Complete frames received", "frame(s) received"},
-    {&LoopStats::bytes_received, "ringwire_bytes_received_total", MetricType::kCounter,
+    {&LoopStats::bytes_received, "ringwire_received_bytes_total", MetricType::kCounter,
      "Bytes received", "byte(s) in"},
-    {&LoopStats::bytes_sent, "ringwire_bytes_sent_total", MetricType::kCounter, "Bytes sent",
+    {&LoopStats::bytes_sent, "ringwire_sent_bytes_total", MetricType::kCounter, "Bytes sent",
      "byte(s) out"},
     {&LoopStats::frames_oversized, "ringwire_frames_oversized_total", MetricType::kCounter,
      "Frames whose length exceeded --max-frame", "oversized frame(s)"},
-    {&LoopStats::trailing_bytes_dropped, "ringwire_trailing_bytes_dropped_total",
+    {&LoopStats::trailing_bytes_dropped, "ringwire_dropped_trailing_bytes_total",
      MetricType::kCounter, "Bytes of incomplete frames dropped at close",
      "trailing byte(s) dropped"},
     {&LoopStats::backpressure_pauses, "ringwire_backpressure_pauses_total", MetricType::kCounter,
@@ -106,7 +107,7 @@ inline constexpr CounterInfo kCounters[] = {
     {&LoopStats::connections_shed, "ringwire_connections_shed_total", MetricType::kCounter,
      "Connections accepted and closed at once for lack of descriptors",
      "shed for lack of descriptors"},
-    {&LoopStats::ring_bytes_lent, "ringwire_ring_bytes_lent", MetricType::kGauge,
+    {&LoopStats::ring_bytes_lent, "ringwire_ring_lent_bytes", MetricType::kGauge,
      "Ring buffer bytes held by connections now", "ring byte(s) still lent"},
     {&LoopStats::frames_passed_through, "ringwire_frames_passed_through_total",
      MetricType::kCounter, "Large echoed frames moved with splice(2)", "frame(s) passed through"},
