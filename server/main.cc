@@ -14,6 +14,7 @@
 #include "ringwire/event_loop.h"
 #include "ringwire/log.h"
 #include "signals.h"
+#include "version.h"
 
 using namespace ringwire;
 
@@ -53,12 +54,16 @@ int main(int argc, char** argv) {
   EventLoop control;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<MetricsEndpoint> metrics;
+  const std::string& metrics_bind =
+      config->metrics_bind.empty() ? config->bind : config->metrics_bind;
   try {
     engine = make_engine(*config);
     engine->start();
     if (config->metrics_port) {
       metrics = std::make_unique<MetricsEndpoint>(
-          control, resolve_address(config->bind, *config->metrics_port),
+          control, resolve_address(metrics_bind, *config->metrics_port),
+          BuildInfo{RINGWIRE_SERVER_VERSION, RINGWIRE_SERVER_COMMIT, config->engine,
+                    engine->backend()},
           [&engine] { return per_loop_stats(*engine); });
     }
   } catch (const std::exception& error) {
@@ -72,7 +77,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   if (metrics) {
     log(LogLevel::kInfo, "metrics on http://{}/metrics",
-        resolve_address(config->bind, metrics->port()).to_string());
+        resolve_address(metrics_bind, metrics->port()).to_string());
   }
 
   bool draining = false;
@@ -82,6 +87,7 @@ int main(int argc, char** argv) {
       std::_Exit(128 + signal);
     }
     draining = true;
+    if (metrics) metrics->set_draining();
     log(LogLevel::kInfo, "{}: draining (stopped accepting; up to {} s for open connections)",
         ::strsignal(signal), config->drain_timeout_s);
     engine->drain(std::chrono::duration_cast<Clock::duration>(

@@ -57,9 +57,14 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
                  "On SIGINT/SIGTERM, seconds to let open connections finish")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--metrics-port", config.metrics_port,
-                 "Serve Prometheus text on GET /metrics at this port of --bind (default: off; 0 "
-                 "picks a free port, logged)");
+  app.add_option(
+      "--metrics-port", config.metrics_port,
+      "Serve Prometheus text on GET /metrics and health on /healthz at this port (default: "
+      "off; 0 "
+      "picks a free port, logged)");
+  app.add_option("--metrics-bind", config.metrics_bind,
+                 "Address of the metrics endpoint (default: --bind's), e.g. 127.0.0.1 to keep "
+                 "metrics local while serving on 0.0.0.0");
   app.add_option("--balance", balance,
                  "kernel: each loop listens (SO_REUSEPORT hash); exact: one listener hands each "
                  "connection to the loop with the fewest")

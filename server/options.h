@@ -24,6 +24,7 @@ struct ServerConfig {
   double idle_timeout_s = 0;
   double drain_timeout_s = 10;
   std::optional<std::uint16_t> metrics_port;  // none: no metrics endpoint
+  std::string metrics_bind;                   // empty: --bind
   Balance balance = Balance::kKernel;
   bool pin_cpus = false;
   LogLevel log_level = LogLevel::kInfo;

@@ -10,6 +10,7 @@ packages=(
   clang libclang-rt-14-dev   # libFuzzer for the frame-decoder fuzzer
   gnuplot-nox                # ringwire-load sweep's plot
   python3 procps util-linux  # the quickstart's checks; taskset for pinned runs
+  prometheus                 # promtool, which lints /metrics in metrics_test
 )
 if [ "${RINGWIRE_DEPS_EXTRA:-}" != "" ]; then
   read -r -a extra <<<"$RINGWIRE_DEPS_EXTRA"

@@ -133,6 +133,7 @@ void FrameSession::process_input() {
       return;
     }
     ctx_.stats.frames_received.add();
+    ctx_.stats.frame_sizes.record(frame.length);
     if (!progressed) note_progress();  // once per batch: the loop's clock is per turn anyway
     progressed = true;
     spilled_ = false;
@@ -182,6 +183,7 @@ bool FrameSession::echo_run() {
   for (;;) {
     const FrameView frame = decode_frame(readable.subspan(at), ctx_.limits.max_frame);
     if (frame.status != FrameStatus::kComplete) break;
+    ctx_.stats.frame_sizes.record(frame.length);
     at += frame.needed;
     ++frames;
   }
@@ -241,6 +243,7 @@ void FrameSession::channel_full() {
 // The frame in transit is whole: its reply is owed, the ring prefix first, then the channel.
 void FrameSession::finish_pass_through() {
   ctx_.stats.frames_received.add();
+  ctx_.stats.frame_sizes.record(transit_prefix_ + pipe_held_ - kFrameHeaderSize);
   ctx_.stats.frames_passed_through.add();
   replies_.pass_through(transit_prefix_, pipe_held_);
   transit_prefix_ = pipe_held_ = 0;

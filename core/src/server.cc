@@ -36,6 +36,7 @@ class Server::LoopPart final : public AcceptHandler, private ConnectionHost {
         listener_(loop, std::move(listen_socket), *this, stats_),
         book_(server.group_, adapter_, stats_, connections_, *this) {
     server.group_.add(book_);
+    loop.record_turns_in(stats_.loop_turns);
   }
   // A loop that only serves connections handed over by another loop's listener (exact balance).
   LoopPart(Server& server, EventLoop& loop) : LoopPart(server, loop, UniqueFd()) {}
