@@ -180,10 +180,11 @@ bool FrameSession::echo_run() {
   const std::size_t from = replies_.echoed();
   std::size_t at = from;
   std::uint64_t frames = 0;
+  BucketHistogram::Run sizes(ctx_.stats.frame_sizes);
   for (;;) {
     const FrameView frame = decode_frame(readable.subspan(at), ctx_.limits.max_frame);
     if (frame.status != FrameStatus::kComplete) break;
-    ctx_.stats.frame_sizes.record(frame.length);
+    sizes.record(frame.length);
     at += frame.needed;
     ++frames;
   }

@@ -35,5 +35,22 @@ TEST(BucketHistogramTest, RecordCountsAndSums) {
   EXPECT_EQ(histogram.sum(), 1333u);
 }
 
+TEST(BucketHistogramTest, ARunRecordsWhatSingleRecordsWould) {
+  const std::uint64_t values[] = {64, 64, 64, 10, 10, 5000, 64, 1u << 30, 0};
+  BucketHistogram single(HistogramLayout{4, 11});
+  BucketHistogram batched(HistogramLayout{4, 11});
+  {
+    BucketHistogram::Run run(batched);
+    for (const std::uint64_t value : values) {
+      single.record(value);
+      run.record(value);
+    }
+  }  // the run is written out here
+  for (std::size_t bucket = 0; bucket <= single.buckets(); ++bucket) {
+    EXPECT_EQ(batched.count_in(bucket), single.count_in(bucket)) << bucket;
+  }
+  EXPECT_EQ(batched.sum(), single.sum());
+}
+
 }  // namespace
 }  // namespace ringwire
