@@ -36,7 +36,23 @@ TEST(BucketHistogramTest, RecordCountsAndSums) {
 }
 
 TEST(BucketHistogramTest, ARunRecordsWhatSingleRecordsWould) {
-  const std::uint64_t values[] = {64, 64, 64, 10, 10, 5000, 64, 1u << 30, 0};
+  const std::uint64_t values[] = {64,
+                                  64,
+                                  65,
+                                  64,
+                                  16,
+                                  17,
+                                  10,
+                                  10,
+                                  5000,
+                                  64,
+                                  1u << 30,
+                                  1u << 24,
+                                  (1u << 24) + 1,
+                                  ~std::uint64_t{0},
+                                  0,
+                                  1,
+                                  0};
   BucketHistogram single(HistogramLayout{4, 11});
   BucketHistogram batched(HistogramLayout{4, 11});
   {

@@ -67,11 +67,7 @@ class BucketHistogram {
 
     void record(std::uint64_t value) {
       if constexpr (kEnabled) {
-        const std::size_t bucket = histogram_.bucket_of(value);
-        if (bucket != bucket_) {
-          flush_bucket();
-          bucket_ = bucket;
-        }
+        if (value - low_ > span_) next_bucket(value);  // outside [low_, low_ + span_]
         ++count_;
         sum_ += value;
       }
@@ -82,9 +78,21 @@ class BucketHistogram {
       if (count_ != 0) bump(histogram_.counts_[bucket_], count_);
       count_ = 0;
     }
+    void next_bucket(std::uint64_t value) {
+      flush_bucket();
+      bucket_ = histogram_.bucket_of(value);
+      const HistogramLayout layout = histogram_.layout();
+      low_ = bucket_ == 0 ? 0 : layout.upper_bound(bucket_ - 1) + 1;
+      const std::uint64_t high =
+          bucket_ < layout.buckets ? layout.upper_bound(bucket_) : ~std::uint64_t{0};
+      span_ = high - low_;
+    }
 
     BucketHistogram& histogram_;
     std::size_t bucket_ = 0;
+    // The values bucket_ holds: [low_, low_ + span_]. At first only 1 (in bucket 0 in any layout).
+    std::uint64_t low_ = 1;
+    std::uint64_t span_ = 0;
     std::uint64_t count_ = 0;
     std::uint64_t sum_ = 0;
   };
