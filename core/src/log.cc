@@ -119,7 +119,16 @@ std::string format_log_line(LogFormat format, std::chrono::system_clock::time_po
   out += level_name;
   if (loop) fmt::format_to(std::back_inserter(out), " loop={}", *loop);
   out += ' ';
-  out += message;
+  // One event, one line: a line break inside the message (a service's error text) is escaped.
+  for (const char c : message) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else {
+      out += c;
+    }
+  }
   out += '\n';
   return out;
 }

@@ -20,6 +20,9 @@ TEST(LogTest, TextLineHasTimestampLevelLoopAndMessage) {
             "2026-11-30T23:20:48.000042Z warn loop=3 peer: bad length\n");
   EXPECT_EQ(format_log_line(LogFormat::kText, kTime, LogLevel::kInfo, std::nullopt, "draining"),
             "2026-11-30T23:20:48.000042Z info draining\n");
+  EXPECT_EQ(format_log_line(LogFormat::kText, kTime, LogLevel::kWarn, 0, "two\nlines\r"),
+            "2026-11-30T23:20:48.000042Z warn loop=0 two\\nlines\\r\n")
+      << "one event, one line";
 }
 
 TEST(LogTest, JsonLineIsOneObjectThatParsesBack) {
