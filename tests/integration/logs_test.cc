@@ -81,9 +81,9 @@ TEST(LogsTest, AFloodOfBadPeersWritesALineASecondWithTheSuppressedCount) {
   const double flood_seconds = duration<double>(flood_time).count();
   EXPECT_LE(times.size(), static_cast<std::size_t>(flood_seconds) + 3) << flood_seconds << " s";
   for (std::size_t i = 1; i < times.size(); ++i) {
-    // The limiter runs on the loop's clock of the turn; the stamp is taken when the line is
-    // written: allow that much skew.
-    EXPECT_GE(times[i] - times[i - 1], milliseconds(950)) << lines[i];
+    // The limiter reads the loop's clock of the turn; the stamp is taken when the line is
+    // written, later in a turn that a loaded machine may stretch: allow for that.
+    EXPECT_GE(times[i] - times[i - 1], milliseconds(750)) << lines[i];
   }
   EXPECT_LT(abs(system_clock::now() - times.back()), seconds(60)) << "UTC now: " << lines.back();
 }
@@ -93,7 +93,9 @@ TEST(LogsTest, JsonFormatWritesOneObjectPerLineWithTheLoop) {
                         "--log-format", "json", "--log-level", "info"});
   const std::uint16_t port = server.ready_port();
   ASSERT_NE(port, 0);
+  const auto start = steady_clock::now();
   for (int i = 0; i < 20; ++i) bad_peer(port);
+  const auto seconds_taken = duration_cast<seconds>(steady_clock::now() - start).count();
   server.signal(SIGTERM);
   ASSERT_EQ(server.wait_exit(), 0);
   const std::vector<std::string> lines = lines_of(server.stderr_rest());
@@ -119,7 +121,7 @@ TEST(LogsTest, JsonFormatWritesOneObjectPerLineWithTheLoop) {
     }
   }
   EXPECT_GE(warnings, 1);
-  EXPECT_LE(warnings, 2) << "20 peers in well under a second: one line per loop";
+  EXPECT_LE(warnings, 2 * (1 + seconds_taken)) << "one line a second per loop, not one a peer";
   EXPECT_TRUE(drain_line);
 }
 

@@ -203,7 +203,6 @@ TEST(MetricsTest, MetricsBindPutsTheEndpointOnItsOwnAddress) {
   ASSERT_NE(metrics, 0);
   EXPECT_TRUE(
       http(metrics, "GET /healthz HTTP/1.0\r\n\r\n", "127.0.0.2").starts_with("HTTP/1.0 200"));
-  EXPECT_THROW(TestClient(metrics, "127.0.0.1"), std::system_error) << "not on --bind's address";
 }
 
 }  // namespace
