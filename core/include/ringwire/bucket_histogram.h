@@ -5,8 +5,9 @@
 // instruction, no line shared with another loop); read by a scrape from any thread (relaxed: a
 // scrape of a running loop may see the buckets and the sum a few values apart).
 //
-// Cost: record() is a count-leading-zeros, a shift and two relaxed increments, no branch beyond
-// the clamp. Memory: (buckets + 2) 8-byte counters.
+// Cost: record() is a count-leading-zeros, a shift, a clamp and two relaxed increments (about
+// 5 ns on the shared test machine); a Run of values in one bucket about 1.3 ns a value
+// (bench/bucket_histogram_bench.cc). Memory: kMaxBuckets + 2 8-byte counters (136 bytes).
 
 #include <array>
 #include <atomic>
