@@ -9,6 +9,8 @@ Variants (each a server on one loop, pinned to --server-cpu):
   rawuring  bench/raw_uring_echo (a single-file io_uring echo: multishot accept and recv into
           provided buffers, DEFER_TASKRUN, one send in flight)
   floor   bench/floor_pair server (blocking, a thread per connection: the loopback floor)
+  nohist  native from --nohist-build, a build configured with -DRINGWIRE_HISTOGRAMS=OFF: the
+          pair native/nohist is what the per-loop histograms cost
 
 Cases (DESIGN §4), each client pinned to --load-cpu:
   latency   ringwire-load, 1 connection, depth 1, 64 B
@@ -65,9 +67,9 @@ CASES = {
                 ["native", "uring", "uv", "uvref", "raw", "rawuring", "floor"]),
     "rtt": ("floor", ["--size", "64"], "frames", ["native", "uv", "uvref", "raw", "floor"]),
     "small": ("load", ["--connections", "64", "--depth", "16", "--size", "64"], "frames",
-              ["native", "uring", "uv", "uvref", "raw", "rawuring"]),
+              ["native", "uring", "uv", "uvref", "raw", "rawuring", "nohist"]),
     "many": ("load", ["--connections", "1000", "--depth", "1", "--size", "64"], "frames",
-             ["native", "uring", "uv", "uvref", "raw", "rawuring"]),
+             ["native", "uring", "uv", "uvref", "raw", "rawuring", "nohist"]),
     "large": ("load", ["--connections", "8", "--depth", "4", "--size", "65536"], "bytes",
               ["native", "uring", "uv", "uvref", "raw", "rawuring"]),
     "accept": ("floor", ["--size", "64", "--reconnect"], "connections",
@@ -87,11 +89,17 @@ PAIRS = [("native", "uv"), ("uring", "uv"), ("uv", "uvref"), ("native", "raw"),
          ("native", "floor"), ("uring", "raw"), ("rawuring", "raw"), ("uring", "rawuring")]
 
 
+# Other builds a variant runs from (set from the command line): "nohist" -> --nohist-build.
+OTHER_BUILDS = {"nohist": ROOT / "build" / "nohist"}
+
+
 def server_command(build, variant):
     server = build / "server" / "ringwire-server"
     common = ["--port", "0", "--threads", "1", "--log-level", "warn"]
     return {
         "native": [str(server), "--engine", "native", "--backend", "epoll", *common],
+        "nohist": [str(OTHER_BUILDS["nohist"] / "server" / "ringwire-server"), "--engine",
+                   "native", "--backend", "epoll", *common],
         "uring": [str(server), "--engine", "native", "--backend", "io_uring", *common],
         "uv": [str(server), "--engine", "uv", *common],
         "uvref": [str(build / "bench" / "uv_echo_reference"), "--port", "0"],
@@ -398,8 +406,11 @@ def main():
                         help="idle case: connections held open (mind the open-file limit)")
     parser.add_argument("--sweep-points", default="1,10,100,1000,10000",
                         help="scaling case: the sweep's --connections")
+    parser.add_argument("--nohist-build", default=str(OTHER_BUILDS["nohist"]),
+                        help="the build the nohist variant runs (-DRINGWIRE_HISTOGRAMS=OFF)")
     args = parser.parse_args()
     build = Path(args.build)
+    OTHER_BUILDS["nohist"] = Path(args.nohist_build)
     cases = args.cases.split(",")
     pairs = [tuple(p.split("/")) for p in args.pairs.split(",")]
     load_before = os.getloadavg()

@@ -17,6 +17,7 @@
 #include "ringwire/log.h"
 #include "signals.h"
 #include "systemd_notify.h"
+#include "version.h"
 
 using namespace ringwire;
 
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   const auto config = parse_server_options(argc, argv, exit_code);
   if (!config) return exit_code;
   set_log_level(config->log_level);
+  set_log_format(config->log_format);
   // Before any thread exists, so every thread inherits the mask and only the signalfd sees them.
   block_shutdown_signals();
 
@@ -72,6 +74,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<MetricsEndpoint> metrics;
   std::unique_ptr<ListenerOffer> offer;
   bool draining = false;
+  const std::string& metrics_bind =
+      config->metrics_bind.empty() ? config->bind : config->metrics_bind;
   try {
     ServerConfig effective = *config;
     if (!config->handover.empty()) effective.inherited_listeners = take_listeners(config->handover);
@@ -89,7 +93,9 @@ int main(int argc, char** argv) {
     }
     if (config->metrics_port) {
       metrics = std::make_unique<MetricsEndpoint>(
-          control, resolve_address(config->bind, *config->metrics_port),
+          control, resolve_address(metrics_bind, *config->metrics_port),
+          BuildInfo{RINGWIRE_SERVER_VERSION, RINGWIRE_SERVER_COMMIT, config->engine,
+                    engine->backend()},
           [&engine] { return per_loop_stats(*engine); });
     }
   } catch (const std::system_error& error) {
@@ -111,7 +117,7 @@ int main(int argc, char** argv) {
   if (config->reuse_port && config->handover.empty()) warn_unless_queued_connections_migrate();
   if (metrics) {
     log(LogLevel::kInfo, "metrics on http://{}/metrics",
-        resolve_address(config->bind, metrics->port()).to_string());
+        resolve_address(metrics_bind, metrics->port()).to_string());
   }
 
   // After the ready line and the metrics endpoint: READY=1 means every listener is up.
@@ -128,6 +134,7 @@ int main(int argc, char** argv) {
       std::_Exit(128 + signal);
     }
     draining = true;
+    if (metrics) metrics->set_draining();
     log(LogLevel::kInfo, "{}: draining (stopped accepting; up to {} s for open connections)",
         ::strsignal(signal), config->drain_timeout_s);
     systemd.stopping();

@@ -1,7 +1,9 @@
 #pragma once
-// MetricsEndpoint: serves the engine's counters as Prometheus text on GET /metrics over plain
-// HTTP/1.0 (one request per connection, then close). Owned by main; owns its listening socket and
-// its open requests; runs on the control loop's thread, never on a serving loop.
+// MetricsEndpoint: serves the engine's counters and histograms, the process_* metrics and the build
+// info as Prometheus text on GET (or HEAD) /metrics, and health on /healthz (200 while serving, 503
+// once draining), over plain HTTP/1.0 (one request per connection, then close; a query string is
+// ignored; other methods get 405). Owned by main; owns its listening socket and its open requests;
+// runs on the control loop's thread, never on a serving loop.
 
 #include <functional>
 #include <memory>
@@ -15,8 +17,17 @@
 
 namespace ringwire {
 
-// The Prometheus exposition of per-loop counters (label loop="i"), reasons as a label of closes.
-std::string render_metrics(const std::vector<StatsSnapshot>& per_loop);
+// What ringwire_build_info says (its labels).
+struct BuildInfo {
+  std::string version;
+  std::string commit;
+  std::string engine;
+  std::string backend;
+};
+
+// The Prometheus exposition: per-loop counters and histograms (label loop="i"), reasons as a label
+// of closes, ringwire_build_info, and the process_* metrics.
+std::string render_metrics(const std::vector<StatsSnapshot>& per_loop, const BuildInfo& build);
 
 class MetricsEndpoint final : public AcceptHandler {
  public:
@@ -26,10 +37,12 @@ class MetricsEndpoint final : public AcceptHandler {
   static constexpr std::chrono::seconds kRequestTimeout{5};
 
   // Binds `address` (throws std::system_error, one line). `snapshot` is called per scrape.
-  MetricsEndpoint(EventLoop& loop, const SocketAddress& address,
+  MetricsEndpoint(EventLoop& loop, const SocketAddress& address, BuildInfo build,
                   std::function<std::vector<StatsSnapshot>()> snapshot);
   ~MetricsEndpoint();
   std::uint16_t port() const { return address_.port(); }
+  // The server began draining: /healthz answers 503 from now on, so a load balancer stops sending.
+  void set_draining() { draining_ = true; }
 
  private:
   class Request;
@@ -40,7 +53,9 @@ class MetricsEndpoint final : public AcceptHandler {
   SocketAddress address_;
   LoopStats own_stats_;  // the listener's accept counters
   std::unique_ptr<Listener> listener_;
+  BuildInfo build_;
   std::function<std::vector<StatsSnapshot>()> snapshot_;
+  bool draining_ = false;
   std::vector<std::unique_ptr<Request>> requests_;
 };
 

@@ -24,6 +24,7 @@ const std::map<std::string, Balance> kBalanceNames = {
 std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exit_code) {
   ServerConfig config;
   std::string log_level = "info";
+  std::string log_format = "text";
   std::string balance = "kernel";
   CLI::App app{"ringwire-server: a framed TCP service (4-byte big-endian length, then payload)",
                "ringwire-server"};
@@ -59,9 +60,14 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
                  "On SIGINT/SIGTERM, seconds to let open connections finish")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--metrics-port", config.metrics_port,
-                 "Serve Prometheus text on GET /metrics at this port of --bind (default: off; 0 "
-                 "picks a free port, logged)");
+  app.add_option(
+      "--metrics-port", config.metrics_port,
+      "Serve Prometheus text on GET /metrics and health on /healthz at this port (default: "
+      "off; 0 "
+      "picks a free port, logged)");
+  app.add_option("--metrics-bind", config.metrics_bind,
+                 "Address of the metrics endpoint (default: --bind's), e.g. 127.0.0.1 to keep "
+                 "metrics local while serving on 0.0.0.0");
   app.add_option("--balance", balance,
                  "kernel: each loop listens (SO_REUSEPORT hash); exact: one listener hands each "
                  "connection to the loop with the fewest")
@@ -79,6 +85,11 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
   app.add_flag("--pin-cpus", config.pin_cpus, "Pin loop i to the i-th allowed CPU");
   app.add_option("--log-level", log_level, "debug, info, warn, error or off")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  app.add_option("--log-format", log_format,
+                 "text: one line per event; json: one JSON object per line (time, level, loop, "
+                 "message)")
+      ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -102,6 +113,7 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
   }
   config.balance = kBalanceNames.at(balance);  // a member: checked above
   parse_log_level(log_level, config.log_level);
+  parse_log_format(log_format, config.log_format);
   return config;
 }
 

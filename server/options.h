@@ -25,6 +25,7 @@ struct ServerConfig {
   double idle_timeout_s = 0;
   double drain_timeout_s = 10;
   std::optional<std::uint16_t> metrics_port;  // none: no metrics endpoint
+  std::string metrics_bind;                   // empty: --bind
   Balance balance = Balance::kKernel;
   bool pin_cpus = false;
   bool reuse_port = false;  // join an existing SO_REUSEPORT group on the port
@@ -32,6 +33,7 @@ struct ServerConfig {
   // Listening sockets taken over from the predecessor at `handover` (set by main, not a flag).
   std::vector<int> inherited_listeners;
   LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kText;
 };
 
 // Parses argv. On --help prints usage and returns nullopt with exit_code 0; on a bad flag prints

@@ -12,6 +12,7 @@ packages=(
   python3 procps util-linux  # the quickstart's checks; taskset for pinned runs
   systemd                    # systemd-analyze verify on the shipped units (a test)
   iproute2 haproxy python3-yaml  # tools/multihost.py's hosts and balancer; the manifest test
+  prometheus                 # promtool, which lints /metrics in metrics_test
 )
 if [ "${RINGWIRE_DEPS_EXTRA:-}" != "" ]; then
   read -r -a extra <<<"$RINGWIRE_DEPS_EXTRA"

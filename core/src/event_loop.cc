@@ -64,7 +64,7 @@ void EventLoop::run() {
   std::array<Event, kMaxEventsPerWait> events;
   while (!stop_requested_.load(std::memory_order_acquire)) {
     const std::size_t n = poller_->wait(events, wait_timeout_ns());
-    refresh_now();
+    const TimePoint woke = refresh_now();
     for (std::size_t i = 0; i < n; ++i) {
       if (Registration* registration = find(events[i].token)) {
         registration->handler->on_io(events[i]);
@@ -72,6 +72,10 @@ void EventLoop::run() {
     }
     timers_.run_due(now_);
     run_posted_tasks();
+    if (BucketHistogram::kEnabled && turns_ != nullptr) {
+      turns_->record(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - woke).count()));
+    }
   }
   stop_requested_.store(false);
   owner_.store(std::thread::id());  // between runs any one thread may use it (tests, teardown)

@@ -101,8 +101,8 @@ bool FrameSession::make_input_room() {
     lender_.grow(input_, 2 * input_.capacity());
     return true;
   } catch (const std::system_error& error) {
-    log(LogLevel::kWarn, "{}: no ring buffer for the connection ({}), closing",
-        transport_.peer_name(), error.what());
+    ctx_.peer_warnings.warn(transport_.now(), "{}: no ring buffer for the connection ({}), closing",
+                            transport_.peer_name(), error.what());
     close_now(CloseReason::kOutOfMemory);
     return false;
   }
@@ -133,6 +133,7 @@ void FrameSession::process_input() {
       return;
     }
     ctx_.stats.frames_received.add();
+    ctx_.stats.frame_sizes.record(frame.length);
     if (!progressed) note_progress();  // once per batch: the loop's clock is per turn anyway
     progressed = true;
     spilled_ = false;
@@ -146,8 +147,8 @@ void FrameSession::process_input() {
       close_now(CloseReason::kOutOfMemory);
       return;
     } catch (const std::exception& error) {
-      log(LogLevel::kWarn, "{}: service {} failed: {}; closing", transport_.peer_name(),
-          ctx_.service.name(), error.what());
+      ctx_.peer_warnings.warn(transport_.now(), "{}: service {} failed: {}; closing",
+                              transport_.peer_name(), ctx_.service.name(), error.what());
       close_now(CloseReason::kServiceError);
       return;
     }
@@ -179,9 +180,11 @@ bool FrameSession::echo_run() {
   const std::size_t from = replies_.echoed();
   std::size_t at = from;
   std::uint64_t frames = 0;
+  BucketHistogram::Run sizes(ctx_.stats.frame_sizes);
   for (;;) {
     const FrameView frame = decode_frame(readable.subspan(at), ctx_.limits.max_frame);
     if (frame.status != FrameStatus::kComplete) break;
+    sizes.record(frame.length);
     at += frame.needed;
     ++frames;
   }
@@ -241,6 +244,7 @@ void FrameSession::channel_full() {
 // The frame in transit is whole: its reply is owed, the ring prefix first, then the channel.
 void FrameSession::finish_pass_through() {
   ctx_.stats.frames_received.add();
+  ctx_.stats.frame_sizes.record(transit_prefix_ + pipe_held_ - kFrameHeaderSize);
   ctx_.stats.frames_passed_through.add();
   replies_.pass_through(transit_prefix_, pipe_held_);
   transit_prefix_ = pipe_held_ = 0;
@@ -265,8 +269,8 @@ std::span<std::byte> FrameSession::spill_room() {
     const std::size_t need = have + pipe_held_ + transit_left_;
     if (!input_.mapped() || input_.capacity() < need) lender_.grow(input_, need);
   } catch (const std::system_error& error) {
-    log(LogLevel::kWarn, "{}: no ring buffer for the connection ({}), closing",
-        transport_.peer_name(), error.what());
+    ctx_.peer_warnings.warn(transport_.now(), "{}: no ring buffer for the connection ({}), closing",
+                            transport_.peer_name(), error.what());
     close_now(CloseReason::kOutOfMemory);
     return {};
   }
@@ -334,7 +338,8 @@ void FrameSession::update_backpressure() {
 // ---- closing ----
 
 void FrameSession::protocol_error(std::string_view what, std::uint32_t length) {
-  log(LogLevel::kWarn,
+  ctx_.peer_warnings.warn(
+      transport_.now(),
       "{}: protocol error: {} (length {}, limit {}); closing after {} byte(s) of replies owed",
       transport_.peer_name(), what, length, ctx_.limits.max_frame, unsent());
   flush_then_close(CloseReason::kProtocolError);

@@ -30,6 +30,7 @@ void setup_loop_thread(std::size_t index, bool pin) {
   char name[16];  // the kernel's limit for a thread name, with its terminator
   std::snprintf(name, sizeof name, "ringwire-loop%zu", index);
   ::pthread_setname_np(::pthread_self(), name);
+  set_log_loop(index);
   if (!pin) return;
   const auto cpus = allowed_cpus();
   if (cpus.empty()) return;

@@ -37,6 +37,7 @@ class Server::LoopPart final : public AcceptHandler, private ConnectionHost {
         book_(server.group_, adapter_, stats_, connections_, *this) {
     server.group_.add(book_);
     loop.count_overflows_in(&stats_.uring_cq_overflows);
+    loop.record_turns_in(stats_.loop_turns);
   }
   // Destroyed once the loops have stopped (as its connections, which cancel their operations).
   ~LoopPart() { loop_.count_overflows_in(nullptr); }

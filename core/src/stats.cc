@@ -54,6 +54,13 @@ std::string_view to_string(MetricType type) {
 void StatsSnapshot::add(const LoopStats& loop) {
   for (std::size_t i = 0; i < kCounterCount; ++i) values[i] += (loop.*kCounters[i].field).get();
   for (std::size_t i = 0; i < kCloseReasonCount; ++i) closed[i] += loop.closed[i].get();
+  for (std::size_t i = 0; i < kHistogramCount; ++i) {
+    const BucketHistogram& histogram = loop.*kHistograms[i].field;
+    for (std::size_t b = 0; b <= histogram.buckets(); ++b) {
+      histograms[i].counts[b] += histogram.count_in(b);
+    }
+    histograms[i].sum += histogram.sum();
+  }
 }
 
 namespace {
@@ -75,9 +82,27 @@ constexpr bool rows_are_well_formed() {
 static_assert(rows_are_well_formed(),
               "a row of kCounters is blank or shares a field or a metric name");
 
-// LoopStats holds only Counters, so its size counts them: a field without a row fails here.
-static_assert(sizeof(LoopStats) == (kCounterCount + kCloseReasonCount) * sizeof(Counter),
-              "every Counter of LoopStats needs a row in kCounters (stats.h)");
+// LoopStats holds only Counters and histograms, so its size counts them: a field without a row
+// fails here.
+static_assert(sizeof(LoopStats) == (kCounterCount + kCloseReasonCount) * sizeof(Counter) +
+                                       kHistogramCount * sizeof(BucketHistogram),
+              "every field of LoopStats needs a row in kCounters or kHistograms (stats.h)");
+
+// Each histogram row names a distinct field and metric, with the field's own layout.
+constexpr bool histogram_rows_are_well_formed() {
+  const LoopStats stats;
+  for (std::size_t i = 0; i < kHistogramCount; ++i) {
+    if ((stats.*kHistograms[i].field).layout() != kHistograms[i].layout) return false;
+    if (kHistograms[i].layout.buckets > HistogramLayout::kMaxBuckets) return false;
+    for (std::size_t j = i + 1; j < kHistogramCount; ++j) {
+      if (kHistograms[i].field == kHistograms[j].field) return false;
+      if (kHistograms[i].metric == kHistograms[j].metric) return false;
+    }
+  }
+  return true;
+}
+static_assert(histogram_rows_are_well_formed(),
+              "a row of kHistograms shares a field or a metric, or has another layout");
 
 }  // namespace
 

@@ -24,8 +24,8 @@ UringConnection::~UringConnection() {
   try {
     if (receiving_ || send_bytes_ > 0) ctx_.loop.cancel_all_now(token_);
   } catch (const std::exception& error) {
-    log(LogLevel::kWarn, "{}: cancelling its operations failed: {}", peer_.to_string(),
-        error.what());
+    ctx_.session.peer_warnings.warn(ctx_.loop.now(), "{}: cancelling its operations failed: {}",
+                                    peer_.to_string(), error.what());
   }
   ctx_.loop.remove_io(token_);
 }

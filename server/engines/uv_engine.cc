@@ -68,6 +68,14 @@ class UvLoop final : private UvConnectionOwner,
     timer_.data = this;
     uv_timer_init(&loop_, &accept_pause_timer_);
     accept_pause_timer_.data = this;
+    if (BucketHistogram::kEnabled) {
+      // A turn's busy time: prepare to prepare, less what libuv spent waiting in between.
+      uv_loop_configure(&loop_, UV_METRICS_IDLE_TIME);
+      uv_prepare_init(&loop_, &turn_end_);
+      turn_end_.data = this;
+      uv_prepare_start(&turn_end_, on_turn_end);
+      uv_unref(reinterpret_cast<uv_handle_t*>(&turn_end_));  // not what keeps the loop running
+    }
   }
 
   ~UvLoop() {
@@ -128,6 +136,20 @@ class UvLoop final : private UvConnectionOwner,
     }
     for (auto& task : loop.running_tasks_) task();
     loop.running_tasks_.clear();
+  }
+
+  // Runs just before libuv waits: one turn ended. Records its busy time in loop_turns.
+  static void on_turn_end(uv_prepare_t* prepare) {
+    UvLoop& loop = self(prepare->data);
+    const std::uint64_t now = uv_hrtime();
+    const std::uint64_t idle = uv_metrics_idle_time(&loop.loop_);
+    if (loop.last_turn_end_ != 0) {
+      const std::uint64_t elapsed = now - loop.last_turn_end_;
+      const std::uint64_t waited = idle - loop.last_idle_;
+      loop.stats_.loop_turns.record(elapsed > waited ? elapsed - waited : 0);
+    }
+    loop.last_turn_end_ = now;
+    loop.last_idle_ = idle;
   }
 
   void watch_listener() {
@@ -202,6 +224,7 @@ class UvLoop final : private UvConnectionOwner,
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&accept_pause_timer_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
+    if (BucketHistogram::kEnabled) uv_close(reinterpret_cast<uv_handle_t*>(&turn_end_), nullptr);
     // uv_run() returns once the connections' close callbacks have run.
   }
 
@@ -215,6 +238,9 @@ class UvLoop final : private UvConnectionOwner,
   TimerCallback timer_callback_;
   uv_poll_t accept_poll_;  // watches acceptor_'s socket; initialised by listen()
   uv_timer_t accept_pause_timer_;
+  uv_prepare_t turn_end_;            // times each turn (stats_.loop_turns)
+  std::uint64_t last_turn_end_ = 0;  // uv_hrtime() at the last turn's end; 0 before the first
+  std::uint64_t last_idle_ = 0;      // uv_metrics_idle_time() then
   LoopStats stats_;
   std::optional<Acceptor> acceptor_;  // this loop's listening socket, if it has one
   RingPool rings_;

@@ -40,6 +40,7 @@
 
 #include "ringwire/frame.h"
 #include "ringwire/owed_replies.h"
+#include "ringwire/peer_warnings.h"
 #include "ringwire/ring_buffer.h"
 #include "ringwire/ring_lender.h"
 #include "ringwire/ring_pool.h"
@@ -70,6 +71,7 @@ struct SessionContext {
   Service& service;
   LoopStats& stats;
   const ConnectionLimits& limits;
+  PeerWarnings peer_warnings{};  // the loop's rate-limited warnings about one peer
 };
 
 // What a session asks of its transport. Loop thread only.

@@ -19,7 +19,8 @@ struct ReactorOptions {
   std::string backend;    // empty: the platform's best
 };
 
-// Prepares the calling thread to run loop `index` of a group: names it "ringwire-loopN" and, with
+// Prepares the calling thread to run loop `index` of a group: names it "ringwire-loopN" (the thread
+// and its log lines) and, with
 // `pin`, pins it to the index-th CPU the process may run on (modulo their number). Shared by every
 // engine's loop threads.
 void setup_loop_thread(std::size_t index, bool pin);

@@ -1,13 +1,15 @@
 #pragma once
-// Counters of one loop, and the one table that names them. A LoopStats is written only by its
-// loop's thread (a plain load and store, no locked instruction) and read by any thread (metrics,
-// tests, the exit line) through a StatsSnapshot. Everything that reports counters walks kCounters,
-// so a new counter is a LoopStats field plus one row there.
+// Counters and histograms of one loop, and the tables that name them. A LoopStats is written only
+// by its loop's thread (a plain load and store, no locked instruction) and read by any thread
+// (metrics, tests, the exit line) through a StatsSnapshot. Everything that reports counters walks
+// kCounters (histograms: kHistograms), so a new one is a LoopStats field plus one row there.
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <string_view>
+
+#include "ringwire/bucket_histogram.h"
 
 namespace ringwire {
 
@@ -44,6 +46,11 @@ inline constexpr std::size_t kCloseReasonCount =
 std::string_view to_string(CloseReason reason);  // the metric label: "drain_timeout"
 std::string_view summary(CloseReason reason);    // the exit line's words: "cut off by the ..."
 
+// 16 B .. 16 MiB (the largest --max-frame by default), by 4x.
+inline constexpr HistogramLayout kFrameSizeLayout{4, 11};
+// 1.024 us .. 1.07 s, by 4x, in nanoseconds.
+inline constexpr HistogramLayout kLoopTurnLayout{10, 11};
+
 struct LoopStats {
   Counter connections_accepted;
   Counter connections_open;
@@ -61,6 +68,8 @@ struct LoopStats {
   Counter frames_passed_through;   // large echoed frames moved with splice(2), not through a ring
   Counter pass_through_spills;     // of those, moved back to a ring (their pipe ran out of slots)
   Counter uring_cq_overflows;      // io_uring: waits that found the completion queue overflowed
+  BucketHistogram frame_sizes{kFrameSizeLayout};  // payload bytes of each complete frame
+  BucketHistogram loop_turns{kLoopTurnLayout};    // nanoseconds from a wait's return to the next
 
   void count_close(CloseReason reason) { closed[static_cast<std::size_t>(reason)].add(); }
   std::uint64_t closed_for(CloseReason reason) const {
@@ -73,7 +82,8 @@ enum class MetricType : std::uint8_t { kCounter, kGauge };
 std::string_view to_string(MetricType type);  // Prometheus's words: "counter", "gauge"
 
 // One row per Counter field of LoopStats (the closes, an array, are the labelled metric below).
-// Metric names are an interface that scripts scrape: add names, never rename one.
+// Metric names are an interface that scripts scrape: add names, never rename one. (0.1 renamed
+// four to Prometheus's naming, the unit last before _total: see README's metrics section.)
 struct CounterInfo {
   Counter LoopStats::*field;
   std::string_view metric;  // Prometheus name
@@ -89,13 +99,13 @@ inline constexpr CounterInfo kCounters[] = {
      "Connections open now", "connection(s) still open"},
     {&LoopStats::frames_received, "ringwire_frames_received_total", MetricType::kCounter,
      "Complete frames received", "frame(s) received"},
-    {&LoopStats::bytes_received, "ringwire_bytes_received_total", MetricType::kCounter,
+    {&LoopStats::bytes_received, "ringwire_received_bytes_total", MetricType::kCounter,
      "Bytes received", "byte(s) in"},
-    {&LoopStats::bytes_sent, "ringwire_bytes_sent_total", MetricType::kCounter, "Bytes sent",
+    {&LoopStats::bytes_sent, "ringwire_sent_bytes_total", MetricType::kCounter, "Bytes sent",
      "byte(s) out"},
     {&LoopStats::frames_oversized, "ringwire_frames_oversized_total", MetricType::kCounter,
      "Frames whose length exceeded --max-frame", "oversized frame(s)"},
-    {&LoopStats::trailing_bytes_dropped, "ringwire_trailing_bytes_dropped_total",
+    {&LoopStats::trailing_bytes_dropped, "ringwire_dropped_trailing_bytes_total",
      MetricType::kCounter, "Bytes of incomplete frames dropped at close",
      "trailing byte(s) dropped"},
     {&LoopStats::backpressure_pauses, "ringwire_backpressure_pauses_total", MetricType::kCounter,
@@ -107,7 +117,7 @@ inline constexpr CounterInfo kCounters[] = {
     {&LoopStats::connections_shed, "ringwire_connections_shed_total", MetricType::kCounter,
      "Connections accepted and closed at once for lack of descriptors",
      "shed for lack of descriptors"},
-    {&LoopStats::ring_bytes_lent, "ringwire_ring_bytes_lent", MetricType::kGauge,
+    {&LoopStats::ring_bytes_lent, "ringwire_ring_lent_bytes", MetricType::kGauge,
      "Ring buffer bytes held by connections now", "ring byte(s) still lent"},
     {&LoopStats::frames_passed_through, "ringwire_frames_passed_through_total",
      MetricType::kCounter, "Large echoed frames moved with splice(2)", "frame(s) passed through"},
@@ -123,6 +133,23 @@ inline constexpr std::size_t kCounterCount = std::size(kCounters);
 inline constexpr std::string_view kClosedMetric = "ringwire_connections_closed_total";
 inline constexpr std::string_view kClosedHelp = "Connections closed, by reason";
 
+// One row per BucketHistogram field of LoopStats: a Prometheus histogram, per loop.
+struct HistogramInfo {
+  BucketHistogram LoopStats::*field;
+  HistogramLayout layout;   // the field's (checked in stats.cc)
+  std::string_view metric;  // Prometheus base name (_bucket, _sum, _count are added)
+  std::string_view help;
+  double per_unit;  // recorded values per unit of the metric (1e9: nanoseconds in a second)
+};
+
+inline constexpr HistogramInfo kHistograms[] = {
+    {&LoopStats::frame_sizes, kFrameSizeLayout, "ringwire_frame_size_bytes",
+     "Payload size of the complete frames received", 1.0},
+    {&LoopStats::loop_turns, kLoopTurnLayout, "ringwire_loop_turn_seconds",
+     "Time a loop spent on one turn: from its wait's return (I/O ready) to its next wait", 1e9},
+};
+inline constexpr std::size_t kHistogramCount = std::size(kHistograms);
+
 // The row of `field` in kCounters. O(rows); constant-folded where `field` is a constant.
 constexpr std::size_t counter_index(Counter LoopStats::*field) {
   for (std::size_t i = 0; i < kCounterCount; ++i) {
@@ -133,9 +160,16 @@ constexpr std::size_t counter_index(Counter LoopStats::*field) {
 
 // StatsSnapshot: the counters of one loop, or the sum over several, as plain numbers. Each counter
 // is read on its own (relaxed), so a snapshot of a running loop is not one instant across counters.
+struct HistogramSnapshot {
+  std::array<std::uint64_t, BucketHistogram::kMaxBuckets + 1>
+      counts{};  // per bucket, not cumulative
+  std::uint64_t sum = 0;
+};
+
 struct StatsSnapshot {
-  std::array<std::uint64_t, kCounterCount> values{};      // in kCounters' order
-  std::array<std::uint64_t, kCloseReasonCount> closed{};  // indexed by CloseReason
+  std::array<std::uint64_t, kCounterCount> values{};            // in kCounters' order
+  std::array<std::uint64_t, kCloseReasonCount> closed{};        // indexed by CloseReason
+  std::array<HistogramSnapshot, kHistogramCount> histograms{};  // in kHistograms' order
 
   // snapshot[&LoopStats::bytes_sent]
   std::uint64_t operator[](Counter LoopStats::*field) const {
