@@ -1,8 +1,10 @@
 #include "options.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -37,7 +39,14 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
       ->check(CLI::IsMember(service_names()))
       ->capture_default_str();
   app.add_option("--engine", config.engine, "native: ringwire's reactor; uv: libuv loops")
-      ->check(CLI::IsMember(engine_names()))
+      ->check(CLI::Validator(
+          [](const std::string& name) -> std::string {
+            const std::vector<std::string> names = engine_names();
+            if (std::ranges::find(names, name) != names.end()) return {};
+            if (name == "uv") return "uv: this build has no libuv engine (RINGWIRE_WITH_UV=OFF)";
+            return fmt::format("{} not in {{{}}}", name, fmt::join(names, ","));
+          },
+          fmt::format("{{{}}}", fmt::join(engine_names(), ","))))
       ->capture_default_str();
   CLI::Option* backend =
       app.add_option("--backend", config.backend,
