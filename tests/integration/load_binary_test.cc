@@ -126,11 +126,13 @@ std::uint16_t closed_loopback_port() {
   return ntohs(address.sin_port);
 }
 
-TEST(LoadBinary, VersionPrintsTheProjectVersionAndCommit) {
+TEST(LoadBinary, VersionPrintsTheVersionCommitBuildTypeAndBackends) {
   const Outcome r = run_load_binary({"--version"});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_TRUE(
-      std::regex_match(r.out, std::regex(R"(ringwire-load \d+\.\d+\.\d+ \(commit \S+\)\n)")))
+  EXPECT_TRUE(std::regex_match(
+      r.out,
+      std::regex(
+          R"(ringwire-load \d+\.\d+\.\d+ \(commit \S+, \w+; backends: epoll( io_uring)?\)\n)")))
       << r.out;
 }
 

@@ -14,6 +14,7 @@
 #include "load.h"
 #include "merge.h"
 #include "report.h"
+#include "ringwire/version.h"
 #include "sweep.h"
 
 int main(int argc, char** argv) {
@@ -23,7 +24,7 @@ int main(int argc, char** argv) {
       "payload) and reports throughput, latency percentiles and errors. Closed loop by default "
       "(--depth frames in flight per connection); open loop with --rate."};
   app.set_help_all_flag("--help-all", "Help for every subcommand");
-  app.set_version_flag("--version", version_line());
+  app.set_version_flag("--version", ringwire::version_line("ringwire-load"));
   app.footer(
       "Exit status: 0 ok; 1 the run counted errors (or failed); 2 usage: a bad flag or value, or a "
       "preflight refusal; 3 not one connection could be established.");

@@ -5,8 +5,6 @@
 #include <CLI/CLI.hpp>
 #include <stdexcept>
 
-#include "version.h"
-
 namespace ringwire::load {
 
 std::string_view to_string(ServiceKind kind) {
@@ -19,10 +17,6 @@ std::string_view to_string(ServiceKind kind) {
       return "sized";
   }
   return "?";
-}
-
-std::string version_line() {
-  return fmt::format("ringwire-load {} (commit {})", RINGWIRE_LOAD_VERSION, RINGWIRE_LOAD_COMMIT);
 }
 
 std::size_t LoadOptions::reply_frame_size() const {

@@ -45,9 +45,6 @@ struct LoadOptions {
   std::size_t request_frame_size() const { return kFrameHeaderSize + size; }
 };
 
-// "ringwire-load 0.1.0 (commit 0123456789ab)": the project version and the git commit built.
-std::string version_line();
-
 // Exit statuses of ringwire-load, one style for every subcommand (listed in --help).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRunErrors = 1;     // the run (or merge) counted errors; or it failed
