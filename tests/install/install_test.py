@@ -13,6 +13,7 @@ import os
 import random
 import select
 import shlex
+import shutil
 import signal
 import socket
 import struct
@@ -50,6 +51,13 @@ def check_layout(prefix):
     one("lib*/cmake/ringwire/ringwireConfigVersion.cmake")
     one("lib*/cmake/ringwire/ringwireTargets.cmake")
     one("share/doc/ringwire/README.md")
+    one("share/doc/ringwire/LICENSE")
+    one("share/doc/ringwire/tuning.md")
+    if shutil.which("help2man"):  # the build makes man pages when it finds help2man
+        pages = {"ringwire-server.1": r"\-\-max\-frame", "ringwire-load.1": r"\-\-connections"}
+        for page, flag in pages.items():  # help2man writes each dash as \-
+            with open(one(f"share/man/man1/{page}")) as man:
+                expect(flag in man.read(), f"{page} lists {flag}")
     return os.path.dirname(one("lib*/pkgconfig/ringwire.pc"))
 
 
