@@ -105,6 +105,15 @@ def main():
         run(["cmake", "--install", build_dir, "--prefix", prefix], stdout=subprocess.DEVNULL)
         pc_dir = check_layout(prefix)
 
+        # 0. Every installed header compiles from the installed tree alone (none needs one of
+        # core/internal or src/, which are not installed).
+        headers = sorted(glob.glob(os.path.join(prefix, "include", "ringwire", "*.h")))
+        all_headers = os.path.join(tmp, "all_headers.cc")
+        with open(all_headers, "w") as out:
+            out.writelines(f'#include "ringwire/{os.path.basename(h)}"\n' for h in headers)
+        run([cxx, "-std=c++20", "-fsyntax-only", "-I", os.path.join(prefix, "include"),
+             all_headers])
+
         # 1. CMake: find_package(ringwire) -> ringwire::core
         cmake_build = os.path.join(tmp, "upper-cmake")
         run(["cmake", "-S", example, "-B", cmake_build, "-G", "Ninja",
