@@ -5,12 +5,12 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <charconv>
 #include <cstdint>
 #include <map>
 #include <string>
 
 #include "engines/engine.h"
+#include "flag_bounds.h"
 #include "preflight.h"
 #include "ringwire/poller.h"
 #include "ringwire/version.h"
@@ -19,38 +19,8 @@
 namespace ringwire {
 namespace {
 
-// A whole-number flag's check (a transform: it rewrites the text), run before CLI11 converts it
-// (which would wrap "-1" around into a size_t): an integer from `low` to `high`, rewritten in plain
-// decimal (so that "010" means ten, not CLI11's octal eight). The message names the bounds.
-CLI::Validator integer_from(std::int64_t low, std::int64_t high) {
-  return CLI::Validator(
-      [low, high](std::string& text) -> std::string {
-        std::int64_t value = 0;
-        const char* end = text.data() + text.size();
-        const auto [stop, error] = std::from_chars(text.data(), end, value);
-        if (error != std::errc() || stop != end || value < low || value > high) {
-          return fmt::format("{} is not an integer from {} to {}", text, low, high);
-        }
-        text = std::to_string(value);
-        return {};
-      },
-      fmt::format("{}..{}", low, high));
-}
-
-// A duration flag's check: seconds from 0 to `high` (not NaN, not infinite).
-CLI::Validator seconds_up_to(double high) {
-  return CLI::Validator(
-      [high](std::string& text) -> std::string {
-        double value = 0;
-        const char* end = text.data() + text.size();
-        const auto [stop, error] = std::from_chars(text.data(), end, value);
-        if (error != std::errc() || stop != end || !(value >= 0 && value <= high)) {
-          return fmt::format("{} is not a number of seconds from 0 to {}", text, high);
-        }
-        return {};
-      },
-      fmt::format("0..{}", high));
-}
+// --max-connections: past any descriptor limit, but a number, not 2^64 - 1.
+constexpr std::int64_t kMaxConnectionsLimit = 4'294'967'295;
 
 // --balance's spellings: the flag is parsed into the enum here and nowhere else.
 const std::map<std::string, Balance> kBalanceNames = {
@@ -69,10 +39,10 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
   app.add_option("--bind", config.bind, "Address to listen on (0.0.0.0 or :: to expose)")
       ->capture_default_str();
   app.add_option("--port", config.port, "TCP port; 0 picks a free one (the ready line says which)")
-      ->transform(integer_from(0, kMaxPort))
+      ->transform(cli::integer_from(0, cli::kMaxPort))
       ->capture_default_str();
   app.add_option("--threads", config.threads, "Event loops, one thread each (0: one per core)")
-      ->transform(integer_from(0, kMaxThreads))
+      ->transform(cli::integer_from(0, cli::kMaxThreads))
       ->capture_default_str();
   app.add_option("--service", config.service, "What each frame gets back")
       ->check(CLI::IsMember(service_names()))
@@ -92,24 +62,24 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
                      "Poller of the native engine (default: the platform's best)")
           ->check(CLI::IsMember(available_backends()));
   app.add_option("--max-frame", config.max_frame, "Largest payload accepted, in bytes")
-      ->transform(integer_from(1, kMaxFrameLimit))
+      ->transform(cli::integer_from(1, cli::kMaxFrameLimit))
       ->capture_default_str();
   app.add_option("--max-connections", config.max_connections,
                  "Close new connections beyond this many open ones (0: no limit)")
-      ->transform(integer_from(0, kMaxConnectionsLimit))
+      ->transform(cli::integer_from(0, kMaxConnectionsLimit))
       ->capture_default_str();
   app.add_option("--idle-timeout", config.idle_timeout_s,
                  "Close a connection that completes no frame for this many seconds (0: never)")
-      ->check(seconds_up_to(kMaxTimeoutSeconds))
+      ->check(cli::seconds_from(0, cli::kMaxSeconds))
       ->capture_default_str();
   app.add_option("--drain-timeout", config.drain_timeout_s,
                  "On SIGINT/SIGTERM, seconds to let open connections finish")
-      ->check(seconds_up_to(kMaxTimeoutSeconds))
+      ->check(cli::seconds_from(0, cli::kMaxSeconds))
       ->capture_default_str();
   app.add_option("--metrics-port", config.metrics_port,
                  "Serve Prometheus text on GET /metrics at this port of --bind (default: off; 0 "
                  "picks a free port, logged)")
-      ->transform(integer_from(0, kMaxPort));
+      ->transform(cli::integer_from(0, cli::kMaxPort));
   app.add_option("--balance", balance,
                  "kernel: each loop listens (SO_REUSEPORT hash); exact: one listener hands each "
                  "connection to the loop with the fewest")

@@ -1,8 +1,7 @@
 #pragma once
-// Preflight: what ringwire-server refuses before it starts anything. The bounds of every numeric flag
-// (options.cc checks them while parsing), and whether this process's resource limits can run the
-// configuration at all, so that a server never prints its ready line and then dies of a missing
-// descriptor.
+// Preflight: whether this process's resource limits can run the server's configuration at all,
+// checked before anything starts (as the flags' bounds are, cli/flag_bounds.h), so that a server
+// never prints its ready line and then dies of a missing descriptor.
 
 #include <cstddef>
 #include <cstdint>
@@ -11,12 +10,6 @@
 #include "options.h"
 
 namespace ringwire {
-
-inline constexpr std::int64_t kMaxThreads = 1024;
-inline constexpr std::int64_t kMaxPort = 65535;
-inline constexpr std::int64_t kMaxFrameLimit = std::int64_t{1} << 30;  // 1 GiB
-inline constexpr std::int64_t kMaxConnectionsLimit = 4'294'967'295;
-inline constexpr double kMaxTimeoutSeconds = 365.0 * 24 * 3600;  // a year
 
 // Descriptors a loop holds open whatever its load: the poller (epoll or io_uring) and its wakeup
 // eventfd, its listener and the spare descriptor the acceptor keeps for shedding under EMFILE

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 
+#include "flag_bounds.h"
 #include "hgrm.h"
 #include "json_report.h"
 #include "load.h"
@@ -43,11 +44,14 @@ int main(int argc, char** argv) {
   sweep_cmd->remove_option(sweep_cmd->get_option("--hgrm"));
   sweep_cmd->add_option("--connections,-c", sweep.connections, "Connection counts, e.g. 1,10,100")
       ->delimiter(',')
+      ->transform(ringwire::cli::integer_from(1, kMaxConnections))
       ->required();
   sweep_cmd->add_option("--out", sweep.out_dir, "Directory for sweep.json, sweep.csv, sweep.png")
       ->required();
-  sweep_cmd->add_option("--server-pid", sweep.server_pid,
-                        "Sample this server process's RSS at each point: bytes per connection");
+  sweep_cmd
+      ->add_option("--server-pid", sweep.server_pid,
+                   "Sample this server process's RSS at each point: bytes per connection")
+      ->transform(ringwire::cli::integer_from(1, 4'194'304));  // PID_MAX_LIMIT
 
   MergeOptions merge;
   CLI::App* merge_cmd = app.add_subcommand(

@@ -45,6 +45,9 @@ struct LoadOptions {
   std::size_t request_frame_size() const { return kFrameHeaderSize + size; }
 };
 
+// The most connections a run (or a point of a sweep) may ask for.
+inline constexpr std::int64_t kMaxConnections = 10'000'000;
+
 // Exit statuses of ringwire-load, one style for every subcommand (listed in --help).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRunErrors = 1;     // the run (or merge) counted errors; or it failed
