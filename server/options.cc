@@ -11,7 +11,7 @@
 
 #include "engines/engine.h"
 #include "flag_bounds.h"
-#include "preflight.h"
+#include "descriptor_budget.h"
 #include "ringwire/poller.h"
 #include "ringwire/version.h"
 #include "services/services.h"

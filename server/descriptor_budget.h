@@ -1,7 +1,7 @@
 #pragma once
-// Preflight: whether this process's resource limits can run the server's configuration at all,
-// checked before anything starts (as the flags' bounds are, cli/flag_bounds.h), so that a server
-// never prints its ready line and then dies of a missing descriptor.
+// Descriptor budget: whether this process's open-file limit can run the server's configuration at
+// all, checked before anything starts (as the flags' bounds are, cli/flag_bounds.h), so that a
+// server never prints its ready line and then dies of a missing descriptor.
 
 #include <cstddef>
 #include <cstdint>

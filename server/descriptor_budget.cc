@@ -1,4 +1,4 @@
-#include "preflight.h"
+#include "descriptor_budget.h"
 
 #include <fmt/format.h>
 #include <sys/resource.h>
