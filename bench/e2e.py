@@ -22,8 +22,9 @@ Cases (DESIGN §4), each client pinned to --load-cpu:
   accept    floor_pair client --reconnect: a new connection per frame, one echo each
   churn     bench/churn_client, 64 connections at once, each connect, one 64 B echo, close (a
             reset): accept churn; efficiency = connections per second of server CPU
-  idle      server RSS delta (VmRSS) over --idle-connections idle connections opened by this
-            script, per engine: bytes per connection, idle and again after one echo on each
+  idle      server RSS delta (VmRSS) and mappings (/proc/PID/maps, what vm.max_map_count caps)
+            over --idle-connections connections opened by this script, per engine: per
+            connection idle, after one echo on each, and mid-frame (half a frame held on each)
   scaling   `ringwire-load sweep --connections --sweep-points --server-pid`, per engine: frames/s,
             p99 and server bytes per connection against the number of connections
 
@@ -131,6 +132,10 @@ class Server:
 
     def open_fds(self):
         return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
+    def map_count(self):
+        """Memory mappings (lines of /proc/PID/maps): what vm.max_map_count limits."""
+        return len(Path(f"/proc/{self.process.pid}/maps").read_text().splitlines())
 
     def cpu_ns(self):
         total = 0
@@ -273,8 +278,27 @@ def echo_once(sockets, size=64):
             got += chunk
 
 
+def hold_partial_frame(sockets, size=1024):
+    """Sends half of a frame on every socket: the server then holds a ring for each connection."""
+    half = struct.pack("!I", size) + bytes(size // 2)
+    for s in sockets:
+        s.sendall(half)
+
+
+def settled_memory(server):
+    """The server's (RSS, mappings) once two samples 0.2 s apart agree (at most ~5 s)."""
+    sample = (server.rss_bytes(), server.map_count())
+    for _ in range(25):
+        time.sleep(0.2)
+        previous, sample = sample, (server.rss_bytes(), server.map_count())
+        if sample == previous:
+            break
+    return sample
+
+
 def run_idle(build, args):
-    """Server RSS per connection: idle, then after one echo on each (rings lent and returned)."""
+    """Server RSS and mappings per connection: idle, after one echo on each (rings lent and
+    returned), and while each holds half a frame (a ring lent per connection: the busy case)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = args.idle_connections + 64
     if soft < needed:
@@ -286,37 +310,50 @@ def run_idle(build, args):
             sockets = []
             try:
                 fds_before, rss_before = server.open_fds(), server.rss_bytes()
+                maps_before = server.map_count()
                 for _ in range(args.idle_connections):
                     sockets.append(socket.create_connection(("127.0.0.1", server.port)))
                 wait_for(lambda: server.open_fds() >= fds_before + args.idle_connections,
                          ACCEPT_DEADLINE_S, f"{engine} to accept {args.idle_connections}")
-                rss_idle = server.rss_bytes()
+                rss_idle, maps_idle = server.rss_bytes(), server.map_count()
                 echo_once(sockets)
                 rss_echoed = server.rss_bytes()
+                hold_partial_frame(sockets)
+                rss_held, maps_held = settled_memory(server)
             finally:
                 for s in sockets:
                     s.close()
                 server.close()
             n = args.idle_connections
             row = {"variant": engine, "rss_before": rss_before,
-                   "idle": (rss_idle - rss_before) / n, "echoed": (rss_echoed - rss_before) / n}
-            print(f"idle {engine} #{repeat + 1}: baseline {rss_before / 2**20:.1f} MiB, "
-                  f"{row['idle']:.0f} B/conn idle, {row['echoed']:.0f} B/conn after one echo",
-                  flush=True)
+                   "idle": (rss_idle - rss_before) / n, "echoed": (rss_echoed - rss_before) / n,
+                   "held": (rss_held - rss_before) / n, "maps_before": maps_before,
+                   "maps_idle": (maps_idle - maps_before) / n,
+                   "maps_held": (maps_held - maps_before) / n}
+            print(f"idle {engine} #{repeat + 1}: baseline {rss_before / 2**20:.1f} MiB "
+                  f"{maps_before} maps, {row['idle']:.0f} B/conn idle, {row['echoed']:.0f} B/conn "
+                  f"after one echo, {row['held']:.0f} B/conn mid-frame; maps/conn "
+                  f"{row['maps_idle']:.2f} idle, {row['maps_held']:.2f} mid-frame", flush=True)
             rows.append(row)
     lines = [
         f"Server: `ringwire-server --engine E --threads 1` pinned to CPU {args.server_cpu}; "
         f"client: this script, {args.idle_connections} blocking connections, then one 64 B echo "
-        f"on each. RSS from /proc/PID/status VmRSS, delta over the server's RSS before the "
-        f"connections; medians of {args.repeats} runs (engines alternated). Kernel socket memory "
-        f"is not in RSS.", "",
-        "| engine | baseline RSS MiB | idle B/connection | after one echo B/connection |",
-        "|---|---:|---:|---:|"]
+        f"on each, then half of a 1 KiB frame on each (mid-frame: every connection holds its "
+        f"input). RSS from /proc/PID/status VmRSS and mappings from /proc/PID/maps, deltas over "
+        f"the server's before the connections; medians of {args.repeats} runs (engines "
+        f"alternated). Kernel socket memory is not in RSS.", "",
+        "| engine | baseline RSS MiB | idle B/conn | after one echo B/conn | mid-frame B/conn | "
+        "baseline maps | maps/conn idle | maps/conn mid-frame |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for engine in SOLO_ENGINES:
         runs = [r for r in rows if r["variant"] == engine]
         lines.append(f"| {engine} | {median([r['rss_before'] for r in runs]) / 2**20:.1f} | "
                      f"{median([r['idle'] for r in runs]):,.0f} | "
-                     f"{median([r['echoed'] for r in runs]):,.0f} |")
+                     f"{median([r['echoed'] for r in runs]):,.0f} | "
+                     f"{median([r['held'] for r in runs]):,.0f} | "
+                     f"{median([r['maps_before'] for r in runs]):,.0f} | "
+                     f"{median([r['maps_idle'] for r in runs]):.2f} | "
+                     f"{median([r['maps_held'] for r in runs]):.2f} |")
     return lines
 
 

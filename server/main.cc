@@ -15,9 +15,9 @@
 #include "options.h"
 #include "ringwire/event_loop.h"
 #include "ringwire/log.h"
+#include "ringwire/version.h"
 #include "signals.h"
 #include "systemd_notify.h"
-#include "version.h"
 
 using namespace ringwire;
 
@@ -94,8 +94,8 @@ int main(int argc, char** argv) {
     if (config->metrics_port) {
       metrics = std::make_unique<MetricsEndpoint>(
           control, resolve_address(metrics_bind, *config->metrics_port),
-          BuildInfo{RINGWIRE_SERVER_VERSION, RINGWIRE_SERVER_COMMIT, config->engine,
-                    engine->backend()},
+          BuildLabels{std::string(build_info().version), std::string(build_info().commit),
+                      config->engine, engine->backend()},
           [&engine] { return per_loop_stats(*engine); });
     }
   } catch (const std::system_error& error) {

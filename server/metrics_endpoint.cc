@@ -49,7 +49,7 @@ void render_histogram(std::string& out, const HistogramInfo& info, std::size_t r
 
 }  // namespace
 
-std::string render_metrics(const std::vector<StatsSnapshot>& per_loop, const BuildInfo& build) {
+std::string render_metrics(const std::vector<StatsSnapshot>& per_loop, const BuildLabels& build) {
   std::string out;
   for (std::size_t row = 0; row < kCounterCount; ++row) {
     const CounterInfo& counter = kCounters[row];
@@ -172,7 +172,7 @@ class MetricsEndpoint::Request final : public IoHandler {
   std::size_t sent_ = 0;
 };
 
-MetricsEndpoint::MetricsEndpoint(EventLoop& loop, const SocketAddress& address, BuildInfo build,
+MetricsEndpoint::MetricsEndpoint(EventLoop& loop, const SocketAddress& address, BuildLabels build,
                                  std::function<std::vector<StatsSnapshot>()> snapshot)
     : loop_(loop), build_(std::move(build)), snapshot_(std::move(snapshot)) {
   UniqueFd socket = make_listen_socket(address, /*reuse_port=*/false);

@@ -18,7 +18,7 @@
 namespace ringwire {
 
 // What ringwire_build_info says (its labels).
-struct BuildInfo {
+struct BuildLabels {
   std::string version;
   std::string commit;
   std::string engine;
@@ -27,7 +27,7 @@ struct BuildInfo {
 
 // The Prometheus exposition: per-loop counters and histograms (label loop="i"), reasons as a label
 // of closes, ringwire_build_info, and the process_* metrics.
-std::string render_metrics(const std::vector<StatsSnapshot>& per_loop, const BuildInfo& build);
+std::string render_metrics(const std::vector<StatsSnapshot>& per_loop, const BuildLabels& build);
 
 class MetricsEndpoint final : public AcceptHandler {
  public:
@@ -37,7 +37,7 @@ class MetricsEndpoint final : public AcceptHandler {
   static constexpr std::chrono::seconds kRequestTimeout{5};
 
   // Binds `address` (throws std::system_error, one line). `snapshot` is called per scrape.
-  MetricsEndpoint(EventLoop& loop, const SocketAddress& address, BuildInfo build,
+  MetricsEndpoint(EventLoop& loop, const SocketAddress& address, BuildLabels build,
                   std::function<std::vector<StatsSnapshot>()> snapshot);
   ~MetricsEndpoint();
   std::uint16_t port() const { return address_.port(); }
@@ -53,7 +53,7 @@ class MetricsEndpoint final : public AcceptHandler {
   SocketAddress address_;
   LoopStats own_stats_;  // the listener's accept counters
   std::unique_ptr<Listener> listener_;
-  BuildInfo build_;
+  BuildLabels build_;
   std::function<std::vector<StatsSnapshot>()> snapshot_;
   bool draining_ = false;
   std::vector<std::unique_ptr<Request>> requests_;

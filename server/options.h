@@ -36,8 +36,10 @@ struct ServerConfig {
   LogFormat log_format = LogFormat::kText;
 };
 
-// Parses argv. On --help prints usage and returns nullopt with exit_code 0; on a bad flag prints
-// one line to stderr and returns nullopt with exit_code 2.
+// Parses argv. On --help or --version prints it and returns nullopt with exit_code 0; on a bad flag
+// or a value out of its bounds (cli/flag_bounds.h) prints one line to stderr and returns nullopt
+// with exit_code 2; when this process's limits cannot run the configuration (too few descriptors
+// for its loops: descriptor_budget.h), one line and exit_code 1. Nothing has started by then.
 std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exit_code);
 
 }  // namespace ringwire

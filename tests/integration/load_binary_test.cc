@@ -20,6 +20,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ringwire/unique_fd.h"
@@ -126,11 +127,13 @@ std::uint16_t closed_loopback_port() {
   return ntohs(address.sin_port);
 }
 
-TEST(LoadBinary, VersionPrintsTheProjectVersionAndCommit) {
+TEST(LoadBinary, VersionPrintsTheVersionCommitBuildTypeAndBackends) {
   const Outcome r = run_load_binary({"--version"});
   EXPECT_EQ(r.status, 0) << r.err;
-  EXPECT_TRUE(
-      std::regex_match(r.out, std::regex(R"(ringwire-load \d+\.\d+\.\d+ \(commit \S+\)\n)")))
+  EXPECT_TRUE(std::regex_match(
+      r.out,
+      std::regex(
+          R"(ringwire-load \d+\.\d+\.\d+ \(commit \S+, \w+; backends: epoll( io_uring)?\)\n)")))
       << r.out;
 }
 
@@ -147,6 +150,26 @@ TEST(LoadBinary, UsageErrorsExitTwoWithOneLine) {
     ASSERT_EQ(lines.size(), 1u) << shown << ": " << r.err;
     EXPECT_EQ(lines[0].rfind("ringwire-load: ", 0), 0u) << lines[0];
     EXPECT_EQ(r.out, "") << shown;
+  }
+}
+
+TEST(LoadBinary, NumericFlagsOutOfTheirBoundsAreRefusedWithTheBounds) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--port", "70000"}, "--port: 70000 is not an integer from 1 to 65535"},
+      {{"--size", "-1"}, "--size: -1 is not an integer from 0 to 1073741824"},
+      {{"--threads", "5000"}, "--threads: 5000 is not an integer from 1 to 1024"},
+      {{"--duration", "nan"}, "--duration: nan is not a number of seconds from 0.001 to 31536000"},
+      {{"--warmup", "-1"}, "--warmup: -1 is not a number of seconds from 0 to 31536000"},
+      {{"--connect-rate", "inf"}, "--connect-rate: inf is not a rate in connections/s from 0 to"},
+      {{"sweep", "--connections", "1,0", "--out", "x"},
+       "--connections: 0 is not an integer from 1"},
+  };
+  for (const auto& [args, message] : cases) {
+    const Outcome r = run_load_binary(args);
+    EXPECT_EQ(r.status, 2) << message << ": " << r.err;
+    const auto lines = lines_of(r.err);
+    ASSERT_EQ(lines.size(), 1u) << r.err;
+    EXPECT_NE(lines[0].find(message), std::string::npos) << lines[0];
   }
 }
 

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cctype>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "engines/engine.h"
 #include "ringwire/stats.h"
 #include "support/server_process.h"
 #include "support/test_client.h"
@@ -103,7 +105,24 @@ TEST(ServerBinaryTest, UnknownServiceIsRefused) {
   EXPECT_NE(server.stderr_rest().find("ping"), std::string::npos);
 }
 
+// Built with -DRINGWIRE_WITH_UV=OFF, the server has no uv engine.
+bool built_with_uv() {
+  const std::vector<std::string> engines = engine_names();
+  return std::find(engines.begin(), engines.end(), "uv") != engines.end();
+}
+
+TEST(ServerBinaryTest, UvEngineNotBuiltIsRefusedInOneLine) {
+  if (built_with_uv()) GTEST_SKIP() << "this build has the uv engine (RINGWIRE_WITH_UV=ON)";
+  ServerProcess server({"--engine", "uv", "--port", "0"});
+  EXPECT_EQ(server.wait_exit(), 2);
+  const std::string error = server.stderr_rest();
+  EXPECT_NE(error.find("no libuv engine"), std::string::npos) << error;
+  EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 1) << error;
+  EXPECT_EQ(server.stdout_line(std::chrono::milliseconds(100)), "");  // no ready line
+}
+
 TEST(ServerBinaryTest, BackendWithTheUvEngineIsRefusedNotIgnored) {
+  if (!built_with_uv()) GTEST_SKIP() << "built without the uv engine";
   ServerProcess server({"--engine", "uv", "--backend", "epoll", "--port", "0"});
   EXPECT_EQ(server.wait_exit(), 2);
   const std::string error = server.stderr_rest();
@@ -144,6 +163,7 @@ TEST(ServerBinaryTest, SecondSignalExitsAtOnce) {
 }
 
 TEST(ServerBinaryTest, UvEngineServesRefusesAPortInUseAndDrainsOnSigterm) {
+  if (!built_with_uv()) GTEST_SKIP() << "built without the uv engine";
   ServerProcess server({"--engine", "uv", "--port", "0", "--threads", "2", "--log-level", "warn"});
   const std::string ready = server.stdout_line();
   const std::uint16_t port = port_of(ready, "uv", "libuv");

@@ -9,11 +9,13 @@
 #include <cstdio>
 #include <string>
 
+#include "flag_bounds.h"
 #include "hgrm.h"
 #include "json_report.h"
 #include "load.h"
 #include "merge.h"
 #include "report.h"
+#include "ringwire/version.h"
 #include "sweep.h"
 
 int main(int argc, char** argv) {
@@ -23,7 +25,7 @@ int main(int argc, char** argv) {
       "payload) and reports throughput, latency percentiles and errors. Closed loop by default "
       "(--depth frames in flight per connection); open loop with --rate."};
   app.set_help_all_flag("--help-all", "Help for every subcommand");
-  app.set_version_flag("--version", version_line());
+  app.set_version_flag("--version", ringwire::version_line("ringwire-load"));
   app.footer(
       "Exit status: 0 ok; 1 the run counted errors (or failed); 2 usage: a bad flag or value, or a "
       "preflight refusal; 3 not one connection could be established.");
@@ -42,11 +44,14 @@ int main(int argc, char** argv) {
   sweep_cmd->remove_option(sweep_cmd->get_option("--hgrm"));
   sweep_cmd->add_option("--connections,-c", sweep.connections, "Connection counts, e.g. 1,10,100")
       ->delimiter(',')
+      ->transform(ringwire::cli::integer_from(1, kMaxConnections))
       ->required();
   sweep_cmd->add_option("--out", sweep.out_dir, "Directory for sweep.json, sweep.csv, sweep.png")
       ->required();
-  sweep_cmd->add_option("--server-pid", sweep.server_pid,
-                        "Sample this server process's RSS at each point: bytes per connection");
+  sweep_cmd
+      ->add_option("--server-pid", sweep.server_pid,
+                   "Sample this server process's RSS at each point: bytes per connection")
+      ->transform(ringwire::cli::integer_from(1, 4'194'304));  // PID_MAX_LIMIT
 
   MergeOptions merge;
   CLI::App* merge_cmd = app.add_subcommand(

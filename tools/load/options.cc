@@ -5,9 +5,14 @@
 #include <CLI/CLI.hpp>
 #include <stdexcept>
 
-#include "version.h"
+#include "flag_bounds.h"
 
 namespace ringwire::load {
+namespace {
+
+constexpr double kMaxRate = 1e9;  // per second: far past what one generator sends
+
+}  // namespace
 
 std::string_view to_string(ServiceKind kind) {
   switch (kind) {
@@ -19,10 +24,6 @@ std::string_view to_string(ServiceKind kind) {
       return "sized";
   }
   return "?";
-}
-
-std::string version_line() {
-  return fmt::format("ringwire-load {} (commit {})", RINGWIRE_LOAD_VERSION, RINGWIRE_LOAD_COMMIT);
 }
 
 std::size_t LoadOptions::reply_frame_size() const {
@@ -39,21 +40,24 @@ std::size_t LoadOptions::reply_frame_size() const {
 
 void add_run_options(CLI::App& app, LoadOptions& o) {
   app.add_option("--host", o.host, "Server address or name")->capture_default_str();
-  app.add_option("--port", o.port, "Server port")->capture_default_str();
+  app.add_option("--port", o.port, "Server port")
+      ->transform(cli::integer_from(1, cli::kMaxPort))
+      ->capture_default_str();
   app.add_option("--connections,-c", o.connections, "Connections in total")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}))
+      ->transform(cli::integer_from(1, kMaxConnections))
       ->capture_default_str();
   app.add_option("--threads,-t", o.threads, "Client threads, one event loop each")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1024}))
+      ->transform(cli::integer_from(1, cli::kMaxThreads))
       ->capture_default_str();
   app.add_option("--depth,-d", o.depth,
                  "Frames in flight per connection (open loop: the most in flight; frames due "
                  "beyond it wait in the client and their wait counts in the latency)")
-      ->check(CLI::Range(1u, 1u << 20))
+      ->transform(cli::integer_from(1, 1 << 20))
       ->capture_default_str();
   app.add_option("--size,-s", o.size,
                  "Request payload bytes (carries a 64-bit sequence number and the send time; "
                  "smaller frames carry what fits)")
+      ->transform(cli::integer_from(0, cli::kMaxFrameLimit))
       ->capture_default_str();
   app.add_option_function<std::string>(
          "--service",
@@ -66,20 +70,21 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
       ->check(CLI::IsMember({"echo", "discard", "sized"}))
       ->default_str("echo");
   app.add_option("--reply-size", o.reply_size, "sized: reply payload bytes to ask for")
+      ->transform(cli::integer_from(0, cli::kMaxFrameLimit))
       ->capture_default_str();
   app.add_option("--duration", o.duration_s, "Measured seconds")
-      ->check(CLI::PositiveNumber)
+      ->check(cli::seconds_from(0.001, cli::kMaxSeconds))
       ->capture_default_str();
   app.add_option("--warmup", o.warmup_s, "Seconds of load before measuring")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cli::seconds_from(0, cli::kMaxSeconds))
       ->capture_default_str();
   app.add_option("--rate", o.rate,
                  "Open loop: frames/s in total on a fixed schedule per connection; latency is "
                  "measured from the scheduled send time (0: closed loop)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cli::number_from(0, kMaxRate, "a rate in frames/s"))
       ->capture_default_str();
   app.add_option("--connect-rate", o.connect_rate, "New connections/s in total (0: no limit)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cli::number_from(0, kMaxRate, "a rate in connections/s"))
       ->capture_default_str();
   app.add_option("--source", o.sources,
                  "Local addresses to connect from, round-robin (e.g. 127.0.0.1,127.0.0.2): each "
@@ -96,6 +101,7 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
   app.add_flag("--live,!--no-live", o.live,
                "A live line each second on stderr: rate, p50, p99, errors (on by default)");
   app.add_option("--max-frame", o.max_frame, "Largest reply length accepted")
+      ->transform(cli::integer_from(1, cli::kMaxFrameLimit))
       ->capture_default_str();
   app.add_flag("--churn", o.churn,
                "Connection churn (closed loop): each connection connects, sends --churn-frames "

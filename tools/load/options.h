@@ -53,8 +53,8 @@ struct LoadOptions {
   std::size_t request_frame_size() const { return kFrameHeaderSize + size; }
 };
 
-// "ringwire-load 0.1.0 (commit 0123456789ab)": the project version and the git commit built.
-std::string version_line();
+// The most connections a run (or a point of a sweep) may ask for.
+inline constexpr std::int64_t kMaxConnections = 10'000'000;
 
 // Exit statuses of ringwire-load, one style for every subcommand (listed in --help).
 inline constexpr int kExitOk = 0;
