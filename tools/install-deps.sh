@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev   # libFuzzer for the frame-decoder fuzzer
   gnuplot-nox                # ringwire-load sweep's plot
+  zlib1g-dev                 # ringwire-load --hist-log: HdrHistogram's compressed histograms
   python3 procps util-linux  # the quickstart's checks; taskset for pinned runs
 )
 if [ "${RINGWIRE_DEPS_EXTRA:-}" != "" ]; then

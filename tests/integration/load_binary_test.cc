@@ -204,7 +204,37 @@ TEST(LoadBinary, HgrmWritesTheLatencyDistribution) {
 TEST(LoadBinary, JsonAndHgrmCannotBothTakeStdout) {
   const Outcome r = run_load_binary({"--port", "1", "--json", "-", "--hgrm", "-"});
   EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_EQ(r.err, "ringwire-load: --json - and --hgrm - cannot both write standard output\n");
+  EXPECT_EQ(r.err,
+            "ringwire-load: only one of --json, --hgrm and --hist-log can write standard output "
+            "('-')\n");
+}
+
+// --hist-log: with no warm-up the intervals hold every reply of the run, so `merge` of the log
+// counts exactly the run's latency samples (the log's format itself: hist_log_test).
+TEST(LoadBinary, HistLogIntervalsMergeBackToTheRunsLatency) {
+  BlockingServer server;
+  char dir_template[] = "/tmp/load_binary_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string path = std::string(dir_template) + "/run.hlog";
+  const Outcome r =
+      run_load_binary({"--port", std::to_string(server.port()), "--connections", "2", "--duration",
+                       "1.5", "--warmup", "0", "--no-live", "--json", "-", "--hist-log", path});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto run = nlohmann::json::parse(r.out);
+  std::ifstream in(path);
+  int intervals = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(",HISTF") != std::string::npos) ++intervals;
+  }
+  EXPECT_EQ(intervals, 2) << "one a second, and the last part-second";
+  const Outcome merged = run_load_binary({"merge", path, "--json", "-"});
+  ::unlink(path.c_str());
+  ::rmdir(dir_template);
+  ASSERT_EQ(merged.status, 0) << merged.err;
+  const auto j = nlohmann::json::parse(merged.out);
+  EXPECT_GT(run.at("latency_us").at("count").get<std::uint64_t>(), 100u);
+  EXPECT_EQ(j.at("latency_us").at("count"), run.at("latency_us").at("count"));
+  EXPECT_EQ(j.at("latency_us").at("p99"), run.at("latency_us").at("p99"));
 }
 
 }  // namespace

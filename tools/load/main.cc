@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   sweep_cmd->remove_option(sweep_cmd->get_option("--connections"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--json"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--hgrm"));
+  sweep_cmd->remove_option(sweep_cmd->get_option("--hist-log"));
   sweep_cmd->add_option("--connections,-c", sweep.connections, "Connection counts, e.g. 1,10,100")
       ->delimiter(',')
       ->required();
@@ -52,8 +53,11 @@ int main(int argc, char** argv) {
   CLI::App* merge_cmd = app.add_subcommand(
       "merge",
       "Merge the --json results of runs made side by side (many generators, many hosts) into one "
-      "report: histograms merged exactly, rates and counts summed");
-  merge_cmd->add_option("files", merge.files, "FILE.json written by ringwire-load --json")
+      "report: histograms merged exactly, rates and counts summed. HdrHistogram interval logs "
+      "(--hist-log) are read too: their intervals merged into the latency");
+  merge_cmd
+      ->add_option("files", merge.files,
+                   "FILE.json written by ringwire-load --json, or an interval log (--hist-log)")
       ->required()
       ->check(CLI::ExistingFile);
   merge_cmd->add_option("--json", merge.json_file, "Write the merged result here");
@@ -83,8 +87,10 @@ int main(int argc, char** argv) {
       return kExitNoConnection;
     }
     // `--json -` or `--hgrm -` takes stdout, so the human report moves to stderr.
-    std::FILE* report_out =
-        options.json_file == kStdoutPath || options.hgrm_file == kStdoutPath ? stderr : stdout;
+    std::FILE* report_out = options.json_file == kStdoutPath || options.hgrm_file == kStdoutPath ||
+                                    options.hist_log_file == kStdoutPath
+                                ? stderr
+                                : stdout;
     fmt::print(report_out, "{}", format_report(result));
     std::fflush(report_out);
     if (!options.json_file.empty()) write_json_file(options.json_file, to_json(result));

@@ -134,6 +134,26 @@ nlohmann::json read_json_file(const std::string& path) {
 
 }  // namespace
 
+LoadResult result_from_hist_log(const std::vector<HistLogInterval>& intervals) {
+  LoadResult r;
+  r.options.connections = 0;
+  r.options.threads = 0;
+  r.options.warmup_s = 0;
+  r.server = "interval log";
+  double first = 0, last = 0;
+  for (std::size_t i = 0; i < intervals.size(); ++i) {
+    const HistLogInterval& interval = intervals[i];
+    first = i == 0 ? interval.start_s : std::min(first, interval.start_s);
+    last = std::max(last, interval.start_s + interval.length_s);
+    r.totals.latency.merge(interval.histogram);
+  }
+  r.window_s = std::max(0.0, last - first);
+  r.totals.frames_completed = r.totals.latency.count();
+  r.frames_per_s = r.window_s > 0 ? static_cast<double>(r.totals.frames_completed) / r.window_s : 0;
+  r.options.duration_s = r.window_s;
+  return r;
+}
+
 LoadResult result_from_json(const nlohmann::json& j) {
   LoadResult r;
   try {
@@ -210,6 +230,11 @@ int run_merge(const MergeOptions& options) {
   std::vector<LoadResult> runs;
   nlohmann::json machines = nlohmann::json::array();
   for (const std::string& file : options.files) {
+    if (is_hist_log(file)) {
+      runs.push_back(result_from_hist_log(read_hist_log(file)));
+      machines.push_back(nlohmann::json::object());
+      continue;
+    }
     const nlohmann::json j = read_json_file(file);
     try {
       runs.push_back(result_from_json(j));

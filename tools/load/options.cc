@@ -91,6 +91,11 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
                  "Write the latency percentile distribution to FILE in HdrHistogram's .hgrm text "
                  "(values in microseconds; '-': standard output)")
       ->option_text("FILE");
+  app.add_option("--hist-log", o.hist_log_file,
+                 "Write HdrHistogram's interval log to FILE: one V2-compressed latency histogram "
+                 "(ns) per second of the window, readable by HdrHistogram's tools and by "
+                 "`ringwire-load merge`")
+      ->option_text("FILE");
   app.add_flag("--verify,!--no-verify", o.verify,
                "Check every reply: length, sequence, content (on by default)");
   app.add_flag("--live,!--no-live", o.live,
@@ -110,8 +115,8 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
 
 void validate(const LoadOptions& o) {
   auto fail = [](std::string line) { throw std::invalid_argument(std::move(line)); };
-  if (o.json_file == "-" && o.hgrm_file == "-")
-    fail("--json - and --hgrm - cannot both write standard output");
+  if ((o.json_file == "-") + (o.hgrm_file == "-") + (o.hist_log_file == "-") > 1)
+    fail("only one of --json, --hgrm and --hist-log can write standard output ('-')");
   if (o.churn && o.open_loop()) fail("--churn runs closed loop: drop --rate");
   if (o.churn && !o.expects_replies()) fail("--churn needs replies: not with --service discard");
   if (o.size > o.max_frame)

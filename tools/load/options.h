@@ -33,7 +33,8 @@ struct LoadOptions {
   double connect_rate = 0;           // new connections/s in total; 0 = as fast as possible
   std::vector<std::string> sources;  // local addresses to connect from, used round-robin
   std::string json_file;
-  std::string hgrm_file;  // the latency distribution in HdrHistogram's .hgrm text
+  std::string hgrm_file;      // the latency distribution in HdrHistogram's .hgrm text
+  std::string hist_log_file;  // HdrHistogram interval log: one compressed histogram a second
   bool verify = true;
   bool live = true;  // the live line every second on stderr
   std::uint32_t max_frame = kDefaultMaxFrame;
