@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "load.h"  // options.h by way of its own directory (server/ has an options.h too)
 #include "ringwire/unique_fd.h"
 #include "support/blocking_server.h"
 
@@ -139,6 +141,9 @@ TEST(LoadBinary, UsageErrorsExitTwoWithOneLine) {
                                                {"--connections", "0"},
                                                {"--rate", "fast"},
                                                {"--service", "mirror"},
+                                               {"--duration", "5x"},
+                                               {"--duration", "0s"},
+                                               {"--warmup", "-1"},
                                                {"sweep", "--connections", "1"}}) {
     const Outcome r = run_load_binary(args);
     const std::string shown = args.front() + (args.size() > 1 ? " " + args[1] : "");
@@ -235,6 +240,82 @@ TEST(LoadBinary, HistLogIntervalsMergeBackToTheRunsLatency) {
   EXPECT_GT(run.at("latency_us").at("count").get<std::uint64_t>(), 100u);
   EXPECT_EQ(j.at("latency_us").at("count"), run.at("latency_us").at("count"));
   EXPECT_EQ(j.at("latency_us").at("p99"), run.at("latency_us").at("p99"));
+}
+
+TEST(LoadDurations, UnitsAndPlainSeconds) {
+  EXPECT_EQ(parse_duration("30s"), 30.0);
+  EXPECT_EQ(parse_duration("2m"), 120.0);
+  EXPECT_EQ(parse_duration("1h"), 3600.0);
+  EXPECT_EQ(parse_duration("500ms"), 0.5);
+  EXPECT_EQ(parse_duration("250us"), 250e-6);
+  EXPECT_EQ(parse_duration("1.5"), 1.5);
+  EXPECT_EQ(parse_duration("0"), 0.0);
+  for (const char* bad : {"", "s", "5x", "-1s", "1 s", "nan", "3d"}) {
+    EXPECT_EQ(parse_duration(bad), std::nullopt) << bad;
+  }
+}
+
+// The JSON says which tool and layout wrote it, when, from what command, and second by second.
+TEST(LoadBinary, JsonCarriesSchemaToolTimesCommandLineAndSeries) {
+  BlockingServer server;
+  const std::vector<std::string> args = {"--port",
+                                         std::to_string(server.port()),
+                                         "--connections",
+                                         "2",
+                                         "--duration",
+                                         "1500ms",
+                                         "--warmup",
+                                         "0s",
+                                         "--no-live",
+                                         "--json",
+                                         "-"};
+  const Outcome r = run_load_binary(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("schema_version").get<int>(), 2);
+  EXPECT_EQ(j.at("tool").at("name"), "ringwire-load");
+  EXPECT_TRUE(std::regex_match(j.at("tool").at("version").get<std::string>(),
+                               std::regex(R"(\d+\.\d+\.\d+)")));
+  const std::regex rfc3339(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
+  const auto started = j.at("started_at").get<std::string>();
+  const auto ended = j.at("ended_at").get<std::string>();
+  EXPECT_TRUE(std::regex_match(started, rfc3339)) << started;
+  EXPECT_TRUE(std::regex_match(ended, rfc3339)) << ended;
+  EXPECT_LT(started, ended);  // same format, so text order is time order
+  std::vector<std::string> command = {RINGWIRE_LOAD_BINARY};
+  command.insert(command.end(), args.begin(), args.end());
+  EXPECT_EQ(j.at("command_line").get<std::vector<std::string>>(), command);
+  EXPECT_EQ(j.at("options").at("duration").get<double>(), 1.5);
+  const auto& series = j.at("series");
+  ASSERT_GE(series.size(), 1u);
+  for (const auto& second : series) {
+    EXPECT_GT(second.at("rate").get<double>(), 0);
+    EXPECT_GT(second.at("p99_us").get<double>(), 0);
+    EXPECT_GE(second.at("p99_us").get<double>(), second.at("p50_us").get<double>());
+    EXPECT_EQ(second.at("errors").get<int>(), 0);
+  }
+}
+
+// The sweep's plot says what was measured, and its heights start at zero.
+TEST(LoadBinary, SweepPlotTitleSaysWhatWasMeasured) {
+  BlockingServer server;
+  char dir[] = "/tmp/load_binary_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const Outcome r = run_load_binary({"sweep", "--port", std::to_string(server.port()),
+                                     "--connections", "1,2", "--duration", "200ms", "--warmup", "0",
+                                     "--no-live", "--depth", "3", "--out", dir});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream in(std::string(dir) + "/sweep.gp");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string gp = text.str();
+  std::filesystem::remove_all(dir);
+  EXPECT_NE(gp.find("set title 'ringwire-load sweep: closed loop, 64 B, depth 3, 1,2 connections, "
+                    "rate -, "),
+            std::string::npos)
+      << gp;
+  EXPECT_NE(gp.find("set yrange [0:*]"), std::string::npos) << gp;
+  EXPECT_NE(gp.find("set y2range [0:*]"), std::string::npos) << gp;
 }
 
 }  // namespace

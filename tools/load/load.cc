@@ -89,7 +89,12 @@ LiveLine collect_live(std::vector<std::unique_ptr<Worker>>& workers,
 
 }  // namespace
 
+double epoch_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
+  const double started_epoch_s = epoch_seconds();
   LoadOptions options = requested;
   options.threads = std::max<std::size_t>(1, std::min(options.threads, options.connections));
   try {
@@ -141,11 +146,11 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
 
   std::vector<LiveSnapshot> snapshots(workers.size());
   std::uint64_t last_frames = 0;
+  std::vector<LiveLine> series;
   Histogram interval;
   std::optional<HistLogWriter> hist_log;
   const double start_epoch_s =
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() +
-      static_cast<double>(plan.start_ns - now_ns()) / 1e9;
+      epoch_seconds() + static_cast<double>(plan.start_ns - now_ns()) / 1e9;
   if (!options.hist_log_file.empty()) {
     try {
       hist_log.emplace(options.hist_log_file, start_epoch_s);
@@ -185,6 +190,7 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
     log_interval(last_tick, now);
     line.elapsed_s = std::chrono::duration<double>(now - start).count();
     line.warmup = now_ns() < plan.measure_start_ns;
+    series.push_back(line);
     if (hooks.on_live) {
       hooks.on_live(line);
     } else if (options.live) {
@@ -209,6 +215,9 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
   stop_and_join();
 
   LoadResult result;
+  result.started_epoch_s = started_epoch_s;
+  result.ended_epoch_s = epoch_seconds();
+  result.series = std::move(series);
   result.options = options;
   result.server = server.to_string();
   result.window_s = static_cast<double>(plan.measure_end_ns - plan.measure_start_ns) / 1e9;

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
       "Exit status: 0 ok; 1 the run counted errors (or failed); 2 usage: a bad flag or value, or a "
       "preflight refusal; 3 not one connection could be established.");
   LoadOptions options;
+  options.command_line.assign(argv, argv + argc);
   add_run_options(app, options);
 
   SweepOptions sweep;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <stdexcept>
 
@@ -78,6 +79,12 @@ void add_run(LoadResult& into, const LoadResult& run) {
   into.options.threads += run.options.threads;
   if (into.server.find(run.server) == std::string::npos) into.server += ", " + run.server;
   into.window_s = std::max(into.window_s, run.window_s);
+  if (run.started_epoch_s > 0) {
+    into.started_epoch_s = into.started_epoch_s > 0
+                               ? std::min(into.started_epoch_s, run.started_epoch_s)
+                               : run.started_epoch_s;
+  }
+  into.ended_epoch_s = std::max(into.ended_epoch_s, run.ended_epoch_s);
   into.totals.merge(run.totals);
   into.connections_established += run.connections_established;
   into.frames_per_s += run.frames_per_s;
@@ -122,6 +129,15 @@ Fairness merged_fairness(const std::vector<LoadResult>& runs) {
   return f;
 }
 
+// Seconds since the epoch from rfc3339()'s text; 0 when absent or not that form.
+double parse_rfc3339(const std::string& text) {
+  std::tm utc{};
+  const char* rest = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &utc);
+  if (rest == nullptr) return 0;
+  const double fraction = *rest == '.' ? std::strtod(rest, nullptr) : 0;
+  return static_cast<double>(::timegm(&utc)) + fraction;
+}
+
 nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
@@ -160,6 +176,8 @@ LoadResult result_from_json(const nlohmann::json& j) {
     r.options = options_from_json(j.value("options", nlohmann::json::object()));
     r.server = j.value("server", std::string());
     r.window_s = j.value("window_s", 0.0);
+    r.started_epoch_s = parse_rfc3339(j.value("started_at", std::string()));
+    r.ended_epoch_s = parse_rfc3339(j.value("ended_at", std::string()));
     ThreadStats& t = r.totals;
     t.latency = histogram_at(j, "latency_us", true);
     t.latency_from_send = histogram_at(j, "latency_from_send_us", false);

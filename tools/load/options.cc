@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
 #include <stdexcept>
+#include <utility>
 
 #include "version.h"
 
@@ -24,6 +27,47 @@ std::string_view to_string(ServiceKind kind) {
 std::string version_line() {
   return fmt::format("ringwire-load {} (commit {})", RINGWIRE_LOAD_VERSION, RINGWIRE_LOAD_COMMIT);
 }
+
+std::string tool_version() { return RINGWIRE_LOAD_VERSION; }
+std::string tool_commit() { return RINGWIRE_LOAD_COMMIT; }
+
+std::optional<double> parse_duration(std::string_view text) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double number = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || !std::isfinite(number) || number < 0) return std::nullopt;
+  const std::string_view unit(end);
+  static constexpr std::pair<std::string_view, double> kUnits[] = {
+      {"", 1}, {"s", 1}, {"ms", 1e-3}, {"us", 1e-6}, {"m", 60}, {"h", 3600}};
+  for (const auto& [name, seconds] : kUnits) {
+    if (unit == name) return number * seconds;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// A duration flag: "30s", "2m", "500ms" or seconds; `positive` refuses 0.
+CLI::Option* add_duration(CLI::App& app, const std::string& name, double& seconds,
+                          const std::string& help, bool positive) {
+  return app
+      .add_option_function<std::string>(
+          name,
+          [&seconds, name, positive](const std::string& text) {
+            const std::optional<double> parsed = parse_duration(text);
+            if (!parsed || (positive && *parsed <= 0)) {
+              throw CLI::ValidationError(
+                  name, fmt::format("'{}' is not a{} duration (e.g. 30s, 2m, 500ms, or seconds)",
+                                    text, positive ? " positive" : ""));
+            }
+            seconds = *parsed;
+          },
+          help)
+      ->option_text("DURATION")
+      ->default_str(fmt::format("{}s", seconds));
+}
+
+}  // namespace
 
 std::size_t LoadOptions::reply_frame_size() const {
   switch (service) {
@@ -67,12 +111,10 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
       ->default_str("echo");
   app.add_option("--reply-size", o.reply_size, "sized: reply payload bytes to ask for")
       ->capture_default_str();
-  app.add_option("--duration", o.duration_s, "Measured seconds")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--warmup", o.warmup_s, "Seconds of load before measuring")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  add_duration(app, "--duration", o.duration_s, "Measured time (30s, 2m, 500ms; bare: seconds)",
+               true);
+  add_duration(app, "--warmup", o.warmup_s, "Load before measuring (as --duration; 0: none)",
+               false);
   app.add_option("--rate", o.rate,
                  "Open loop: frames/s in total on a fixed schedule per connection; latency is "
                  "measured from the scheduled send time (0: closed loop)")

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ringwire/frame.h"
@@ -29,9 +31,10 @@ struct LoadOptions {
   std::uint32_t reply_size = 64;  // sized: the reply payload bytes asked for
   double duration_s = 10;
   double warmup_s = 1;
-  double rate = 0;                   // frames/s in total; 0 = closed loop
-  double connect_rate = 0;           // new connections/s in total; 0 = as fast as possible
-  std::vector<std::string> sources;  // local addresses to connect from, used round-robin
+  std::vector<std::string> command_line;  // argv as given, for the JSON (empty in-process)
+  double rate = 0;                        // frames/s in total; 0 = closed loop
+  double connect_rate = 0;                // new connections/s in total; 0 = as fast as possible
+  std::vector<std::string> sources;       // local addresses to connect from, used round-robin
   std::string json_file;
   std::string hgrm_file;      // the latency distribution in HdrHistogram's .hgrm text
   std::string hist_log_file;  // HdrHistogram interval log: one compressed histogram a second
@@ -53,6 +56,12 @@ struct LoadOptions {
 
 // "ringwire-load 0.1.0 (commit 0123456789ab)": the project version and the git commit built.
 std::string version_line();
+std::string tool_version();  // "0.1.0"
+std::string tool_commit();   // "0123456789ab"
+
+// A duration in seconds from "30s", "2m", "500ms", "1h", "250us" or a plain number of seconds;
+// nullopt for anything else (negative, no number, an unknown unit).
+std::optional<double> parse_duration(std::string_view text);
 
 // Exit statuses of ringwire-load, one style for every subcommand (listed in --help).
 inline constexpr int kExitOk = 0;
