@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 
+#include "find_max.h"
 #include "hgrm.h"
 #include "json_report.h"
 #include "load.h"
@@ -50,6 +51,30 @@ int main(int argc, char** argv) {
   sweep_cmd->add_option("--server-pid", sweep.server_pid,
                         "Sample this server process's RSS at each point: bytes per connection");
 
+  FindMaxOptions find;
+  std::string slo_text = "p99=1ms";
+  CLI::App* find_cmd = app.add_subcommand(
+      "find-max",
+      "The highest open-loop rate meeting a latency objective: doubles the rate from --rate "
+      "(default 1000/s) until a step misses, then bisects; each step a whole run with its warm-up. "
+      "Prints the curve; writes DIR/find-max.json, .csv and .png");
+  add_run_options(*find_cmd, options);
+  find_cmd->remove_option(find_cmd->get_option("--json"));
+  find_cmd->remove_option(find_cmd->get_option("--hgrm"));
+  find_cmd->remove_option(find_cmd->get_option("--hist-log"));
+  find_cmd->add_option("--slo", slo_text, "The objective: pPERCENTILE=DURATION")
+      ->capture_default_str();
+  find_cmd->add_option("--max-rate", find.max_rate, "Stop the ramp here (frames/s)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  find_cmd
+      ->add_option("--precision", find.precision,
+                   "Bisect until the bracket is within this fraction of the rate")
+      ->check(CLI::Range(0.001, 1.0))
+      ->capture_default_str();
+  find_cmd->add_option("--out", find.out_dir, "Directory for find-max.json, .csv, .png")
+      ->capture_default_str();
+
   MergeOptions merge;
   CLI::App* merge_cmd = app.add_subcommand(
       "merge",
@@ -77,6 +102,16 @@ int main(int argc, char** argv) {
 
   try {
     if (merge_cmd->parsed()) return run_merge(merge);
+    if (find_cmd->parsed()) {
+      try {
+        find.slo = parse_slo(slo_text);
+      } catch (const std::invalid_argument& e) {
+        fmt::print(stderr, "ringwire-load: {} (see --help)\n", e.what());
+        return kExitUsage;
+      }
+      find.run = options;
+      return run_find_max(find);
+    }
     if (sweep_cmd->parsed()) {
       sweep.run = options;
       return run_sweep(sweep);
