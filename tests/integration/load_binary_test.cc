@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "load.h"  // options.h by way of its own directory (server/ has an options.h too)
+#include "processes.h"
 #include "ringwire/unique_fd.h"
 #include "support/blocking_server.h"
 
@@ -316,6 +317,58 @@ TEST(LoadBinary, SweepPlotTitleSaysWhatWasMeasured) {
       << gp;
   EXPECT_NE(gp.find("set yrange [0:*]"), std::string::npos) << gp;
   EXPECT_NE(gp.find("set y2range [0:*]"), std::string::npos) << gp;
+}
+
+// --processes: the children's results merge exactly: the merged latency histogram is the one
+// histogram fed every child's samples, and the counts are their sums.
+TEST(LoadBinary, ProcessesMergeTheirChildrensResultsExactly) {
+  BlockingServer server;
+  const Outcome r = run_load_binary({"--port", std::to_string(server.port()), "--connections", "5",
+                                     "--processes", "2", "--depth", "2", "--duration", "500ms",
+                                     "--warmup", "100ms", "--no-live", "--json", "-"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("connections").get<int>(), 5);
+  EXPECT_EQ(j.at("options").at("processes").get<int>(), 2);
+  const auto& children = j.at("processes");
+  ASSERT_EQ(children.size(), 2u);
+  EXPECT_EQ(children[0].at("connections").get<int>(), 3);
+  EXPECT_EQ(children[1].at("connections").get<int>(), 2);
+  Histogram all;
+  std::uint64_t frames = 0;
+  for (const auto& child : children) {
+    const auto h =
+        Histogram::decode_base64(child.at("latency_us").at("encoded").get<std::string>());
+    ASSERT_TRUE(h.has_value());
+    EXPECT_GT(h->count(), 0u);
+    all.merge(*h);
+    frames += child.at("frames_completed").get<std::uint64_t>();
+  }
+  EXPECT_EQ(j.at("latency_us").at("encoded").get<std::string>(), all.encode_base64());
+  EXPECT_EQ(j.at("frames_completed").get<std::uint64_t>(), frames);
+  EXPECT_EQ(j.at("latency_us").at("count").get<std::uint64_t>(), frames);
+  EXPECT_EQ(j.at("errors").get<int>(), 0);
+}
+
+TEST(LoadProcesses, SharesAddUpToTheRun) {
+  LoadOptions o;
+  o.connections = 10;
+  o.threads = 3;
+  o.rate = 1000;
+  o.json_file = "run.json";
+  std::size_t connections = 0, threads = 0;
+  double rate = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    const LoadOptions share = process_share(o, 4, i);
+    connections += share.connections;
+    threads += share.threads;
+    rate += share.rate;
+    EXPECT_TRUE(share.json_file.empty());
+    EXPECT_FALSE(share.live);
+  }
+  EXPECT_EQ(connections, 10u);
+  EXPECT_EQ(threads, 4u);  // at least one each
+  EXPECT_DOUBLE_EQ(rate, 1000);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "json_report.h"
 #include "plot.h"
+#include "processes.h"
 #include "report.h"
 
 namespace ringwire::load {
@@ -33,7 +34,7 @@ FindMaxStep run_step(const FindMaxOptions& options, double rate) {
   LoadOptions run = options.run;
   run.rate = rate;
   run.live = false;
-  step.result = run_load(run);
+  step.result = run.processes > 1 ? run_load_processes(run, run.processes) : run_load(run);
   const LoadResult& r = step.result;
   const std::uint64_t latency = r.totals.latency.value_at_percentile(options.slo.percentile);
   if (r.connections_established == 0) {

@@ -46,6 +46,7 @@ nlohmann::json options_json(const LoadOptions& o) {
           {"port", o.port},
           {"connections", o.connections},
           {"threads", o.threads},
+          {"processes", o.processes},
           {"depth", o.depth},
           {"size", o.size},
           {"service", std::string(to_string(o.service))},
@@ -193,6 +194,11 @@ nlohmann::json to_json(const LoadResult& r) {
       {"options", options_json(r.options)},
       {"machine", machine_json()},
   });
+  if (!r.process_json.empty()) {
+    nlohmann::json children = nlohmann::json::array();
+    for (const std::string& text : r.process_json) children.push_back(nlohmann::json::parse(text));
+    j["processes"] = std::move(children);
+  }
   return j;
 }
 

@@ -70,7 +70,8 @@ struct LoadResult {
   // Wall-clock time (seconds since the epoch) when the run began and ended, for the JSON.
   double started_epoch_s = 0;
   double ended_epoch_s = 0;
-  std::vector<LiveLine> series;  // the live line of every second, warm-up included
+  std::vector<LiveLine> series;           // the live line of every second, warm-up included
+  std::vector<std::string> process_json;  // --processes: each child's result, as it wrote it
 };
 
 struct RunHooks {

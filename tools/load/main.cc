@@ -14,6 +14,7 @@
 #include "json_report.h"
 #include "load.h"
 #include "merge.h"
+#include "processes.h"
 #include "report.h"
 #include "sweep.h"
 
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   sweep_cmd->remove_option(sweep_cmd->get_option("--json"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--hgrm"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--hist-log"));
+  sweep_cmd->remove_option(sweep_cmd->get_option("--processes"));
   sweep_cmd->add_option("--connections,-c", sweep.connections, "Connection counts, e.g. 1,10,100")
       ->delimiter(',')
       ->required();
@@ -116,7 +118,8 @@ int main(int argc, char** argv) {
       sweep.run = options;
       return run_sweep(sweep);
     }
-    const LoadResult result = run_load(options);
+    const LoadResult result =
+        options.processes > 1 ? run_load_processes(options, options.processes) : run_load(options);
     if (result.connections_established == 0) {
       // Nothing was measured: a report of zeros would only hide the one thing worth saying.
       fmt::print(stderr, "ringwire-load: {}\n", format_no_connection(result));

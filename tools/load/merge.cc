@@ -53,6 +53,7 @@ LoadOptions options_from_json(const nlohmann::json& o) {
   options.port = o.value("port", options.port);
   options.connections = o.value("connections", options.connections);
   options.threads = o.value("threads", options.threads);
+  options.processes = o.value("processes", options.processes);
   options.depth = o.value("depth", options.depth);
   options.size = o.value("size", options.size);
   const std::string service = o.value("service", std::string(to_string(options.service)));

@@ -90,6 +90,11 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
   app.add_option("--threads,-t", o.threads, "Client threads, one event loop each")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1024}))
       ->capture_default_str();
+  app.add_option("--processes,-P", o.processes,
+                 "Child processes sharing the connections, threads and rate (each with its own "
+                 "descriptor limit); their results are merged exactly")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1024}))
+      ->capture_default_str();
   app.add_option("--depth,-d", o.depth,
                  "Frames in flight per connection (open loop: the most in flight; frames due "
                  "beyond it wait in the client and their wait counts in the latency)")

@@ -25,8 +25,9 @@ struct LoadOptions {
   std::uint16_t port = 7000;
   std::size_t connections = 1;
   std::size_t threads = 1;
-  std::uint32_t depth = 1;  // closed loop: frames in flight; open loop: the in-flight cap
-  std::uint32_t size = 64;  // request payload bytes
+  std::size_t processes = 1;  // > 1: the run is shared among this many child processes
+  std::uint32_t depth = 1;    // closed loop: frames in flight; open loop: the in-flight cap
+  std::uint32_t size = 64;    // request payload bytes
   ServiceKind service = ServiceKind::kEcho;
   std::uint32_t reply_size = 64;  // sized: the reply payload bytes asked for
   double duration_s = 10;
