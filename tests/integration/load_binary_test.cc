@@ -350,6 +350,16 @@ TEST(LoadBinary, ProcessesMergeTheirChildrensResultsExactly) {
   EXPECT_EQ(j.at("errors").get<int>(), 0);
 }
 
+TEST(LoadBinary, ProcessesOnARefusedPortFailFastWithOneLine) {
+  const std::uint16_t port = closed_loopback_port();
+  const Outcome r = run_load_binary({"--port", std::to_string(port), "--connections", "4",
+                                     "--processes", "2", "--duration", "30s", "--no-live"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  EXPECT_EQ(r.err,
+            "ringwire-load: connect 127.0.0.1:" + std::to_string(port) + ": Connection refused\n");
+  EXPECT_LT(r.seconds, 5.0);
+}
+
 TEST(LoadProcesses, SharesAddUpToTheRun) {
   LoadOptions o;
   o.connections = 10;

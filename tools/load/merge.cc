@@ -195,7 +195,8 @@ LoadResult result_from_json(const nlohmann::json& j) {
     }
     for (auto [key, into] : {std::pair{"connect_errors", &t.connect_errors},
                              std::pair{"socket_errors", &t.socket_errors}}) {
-      for (const auto& [name, n] : j.value(key, nlohmann::json::object()).items()) {
+      const nlohmann::json counts = j.value(key, nlohmann::json::object());  // outlives items()
+      for (const auto& [name, n] : counts.items()) {
         (*into)[errno_from_name(name)] += n.get<std::uint64_t>();
       }
     }

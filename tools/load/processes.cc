@@ -142,7 +142,11 @@ LoadResult run_load_processes(const LoadOptions& options, std::size_t processes)
       throw std::runtime_error(
           fmt::format("process {}: {}", i + 1, j.at("error").get<std::string>()));
     }
-    runs.push_back(result_from_json(j));
+    try {
+      runs.push_back(result_from_json(j));
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("process {}: {}", i + 1, e.what()));
+    }
     texts.push_back(std::move(children[i].text));
   }
   if (!start_error.empty()) throw StartError(start_error);
