@@ -47,6 +47,15 @@ int errno_from_name(const std::string& name) {
   return std::atoi(name.c_str());  // to_json writes the number when the name is unknown
 }
 
+// Adds the {"ENAME": count} object under `key` (absent: nothing) to `into`.
+void read_errno_counts(const nlohmann::json& j, const char* key,
+                       std::map<int, std::uint64_t>& into) {
+  if (!j.contains(key)) return;
+  for (const auto& item : j.at(key).items()) {
+    into[errno_from_name(item.key())] += item.value().get<std::uint64_t>();
+  }
+}
+
 LoadOptions options_from_json(const nlohmann::json& o) {
   LoadOptions options;
   options.host = o.value("host", options.host);
@@ -193,13 +202,8 @@ LoadResult result_from_json(const nlohmann::json& j) {
     for (std::size_t i = 0; i < kErrorKindCount; ++i) {
       t.errors[i] = by_kind.value(std::string(to_string(static_cast<ErrorKind>(i))), 0ull);
     }
-    for (auto [key, into] : {std::pair{"connect_errors", &t.connect_errors},
-                             std::pair{"socket_errors", &t.socket_errors}}) {
-      const nlohmann::json counts = j.value(key, nlohmann::json::object());  // outlives items()
-      for (const auto& [name, n] : counts.items()) {
-        (*into)[errno_from_name(name)] += n.get<std::uint64_t>();
-      }
-    }
+    read_errno_counts(j, "connect_errors", t.connect_errors);
+    read_errno_counts(j, "socket_errors", t.socket_errors);
     t.first_reply = histogram_at(j, "first_reply_us", false);
     const nlohmann::json churn = j.value("churn", nlohmann::json::object());
     t.churn_cycles = churn.value("connections", std::uint64_t{0});
