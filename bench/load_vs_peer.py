@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -155,7 +156,7 @@ def main():
             f"{started}, {platform.node()}, {os.cpu_count()} CPUs; raw_epoll_echo on CPU "
             f"{args.server_cpu}, each client on CPU {args.load_cpu}; {args.duration:g} s measured "
             f"after {args.warmup:g} s warm-up per run.",
-            "Command: `python3 bench/load_vs_peer.py " + " ".join(sys.argv[1:]) + "`"]
+            "Command: `python3 bench/load_vs_peer.py " + shlex.join(sys.argv[1:]) + "`"]
     if args.note:
         head.append(args.note)
     text = "\n".join(head + lines) + "\n"

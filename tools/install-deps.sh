@@ -10,6 +10,7 @@ packages=(
   clang libclang-rt-14-dev   # libFuzzer for the frame-decoder fuzzer
   gnuplot-nox                # ringwire-load sweep's plot
   help2man                   # the man pages, made from --help at build time
+  zlib1g-dev                 # ringwire-load --hist-log: HdrHistogram's compressed histograms
   python3 procps util-linux  # the quickstart's checks; taskset for pinned runs
   systemd                    # systemd-analyze verify on the shipped units (a test)
   iproute2 haproxy python3-yaml  # tools/multihost.py's hosts and balancer; the manifest test

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -23,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "load.h"  // options.h by way of its own directory (server/ has an options.h too)
+#include "processes.h"
 #include "ringwire/unique_fd.h"
 #include "support/blocking_server.h"
 
@@ -142,6 +145,9 @@ TEST(LoadBinary, UsageErrorsExitTwoWithOneLine) {
                                                {"--connections", "0"},
                                                {"--rate", "fast"},
                                                {"--service", "mirror"},
+                                               {"--duration", "5x"},
+                                               {"--duration", "0s"},
+                                               {"--warmup", "-1"},
                                                {"sweep", "--connections", "1"}}) {
     const Outcome r = run_load_binary(args);
     const std::string shown = args.front() + (args.size() > 1 ? " " + args[1] : "");
@@ -227,7 +233,175 @@ TEST(LoadBinary, HgrmWritesTheLatencyDistribution) {
 TEST(LoadBinary, JsonAndHgrmCannotBothTakeStdout) {
   const Outcome r = run_load_binary({"--port", "1", "--json", "-", "--hgrm", "-"});
   EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_EQ(r.err, "ringwire-load: --json - and --hgrm - cannot both write standard output\n");
+  EXPECT_EQ(r.err,
+            "ringwire-load: only one of --json, --hgrm and --hist-log can write standard output "
+            "('-')\n");
+}
+
+// --hist-log: with no warm-up the intervals hold every reply of the run, so `merge` of the log
+// counts exactly the run's latency samples (the log's format itself: hist_log_test).
+TEST(LoadBinary, HistLogIntervalsMergeBackToTheRunsLatency) {
+  BlockingServer server;
+  char dir_template[] = "/tmp/load_binary_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string path = std::string(dir_template) + "/run.hlog";
+  const Outcome r =
+      run_load_binary({"--port", std::to_string(server.port()), "--connections", "2", "--duration",
+                       "1.5", "--warmup", "0", "--no-live", "--json", "-", "--hist-log", path});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto run = nlohmann::json::parse(r.out);
+  std::ifstream in(path);
+  int intervals = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(",HISTF") != std::string::npos) ++intervals;
+  }
+  EXPECT_EQ(intervals, 2) << "one a second, and the last part-second";
+  const Outcome merged = run_load_binary({"merge", path, "--json", "-"});
+  ::unlink(path.c_str());
+  ::rmdir(dir_template);
+  ASSERT_EQ(merged.status, 0) << merged.err;
+  const auto j = nlohmann::json::parse(merged.out);
+  EXPECT_GT(run.at("latency_us").at("count").get<std::uint64_t>(), 100u);
+  EXPECT_EQ(j.at("latency_us").at("count"), run.at("latency_us").at("count"));
+  EXPECT_EQ(j.at("latency_us").at("p99"), run.at("latency_us").at("p99"));
+}
+
+TEST(LoadDurations, UnitsAndPlainSeconds) {
+  EXPECT_EQ(parse_duration("30s"), 30.0);
+  EXPECT_EQ(parse_duration("2m"), 120.0);
+  EXPECT_EQ(parse_duration("1h"), 3600.0);
+  EXPECT_EQ(parse_duration("500ms"), 0.5);
+  EXPECT_EQ(parse_duration("250us"), 250e-6);
+  EXPECT_EQ(parse_duration("1.5"), 1.5);
+  EXPECT_EQ(parse_duration("0"), 0.0);
+  for (const char* bad : {"", "s", "5x", "-1s", "1 s", "nan", "3d"}) {
+    EXPECT_EQ(parse_duration(bad), std::nullopt) << bad;
+  }
+}
+
+// The JSON says which tool and layout wrote it, when, from what command, and second by second.
+TEST(LoadBinary, JsonCarriesSchemaToolTimesCommandLineAndSeries) {
+  BlockingServer server;
+  const std::vector<std::string> args = {"--port",
+                                         std::to_string(server.port()),
+                                         "--connections",
+                                         "2",
+                                         "--duration",
+                                         "1500ms",
+                                         "--warmup",
+                                         "0s",
+                                         "--no-live",
+                                         "--json",
+                                         "-"};
+  const Outcome r = run_load_binary(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("schema_version").get<int>(), 2);
+  EXPECT_EQ(j.at("tool").at("name"), "ringwire-load");
+  EXPECT_TRUE(std::regex_match(j.at("tool").at("version").get<std::string>(),
+                               std::regex(R"(\d+\.\d+\.\d+)")));
+  const std::regex rfc3339(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)");
+  const auto started = j.at("started_at").get<std::string>();
+  const auto ended = j.at("ended_at").get<std::string>();
+  EXPECT_TRUE(std::regex_match(started, rfc3339)) << started;
+  EXPECT_TRUE(std::regex_match(ended, rfc3339)) << ended;
+  EXPECT_LT(started, ended);  // same format, so text order is time order
+  std::vector<std::string> command = {RINGWIRE_LOAD_BINARY};
+  command.insert(command.end(), args.begin(), args.end());
+  EXPECT_EQ(j.at("command_line").get<std::vector<std::string>>(), command);
+  EXPECT_EQ(j.at("options").at("duration").get<double>(), 1.5);
+  const auto& series = j.at("series");
+  ASSERT_GE(series.size(), 1u);
+  for (const auto& second : series) {
+    EXPECT_GT(second.at("rate").get<double>(), 0);
+    EXPECT_GT(second.at("p99_us").get<double>(), 0);
+    EXPECT_GE(second.at("p99_us").get<double>(), second.at("p50_us").get<double>());
+    EXPECT_EQ(second.at("errors").get<int>(), 0);
+  }
+}
+
+// The sweep's plot says what was measured, and its heights start at zero.
+TEST(LoadBinary, SweepPlotTitleSaysWhatWasMeasured) {
+  BlockingServer server;
+  char dir[] = "/tmp/load_binary_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const Outcome r = run_load_binary({"sweep", "--port", std::to_string(server.port()),
+                                     "--connections", "1,2", "--duration", "200ms", "--warmup", "0",
+                                     "--no-live", "--depth", "3", "--out", dir});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream in(std::string(dir) + "/sweep.gp");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string gp = text.str();
+  std::filesystem::remove_all(dir);
+  EXPECT_NE(gp.find("set title 'ringwire-load sweep: closed loop, 64 B, depth 3, 1,2 connections, "
+                    "rate -, "),
+            std::string::npos)
+      << gp;
+  EXPECT_NE(gp.find("set yrange [0:*]"), std::string::npos) << gp;
+  EXPECT_NE(gp.find("set y2range [0:*]"), std::string::npos) << gp;
+}
+
+// --processes: the children's results merge exactly: the merged latency histogram is the one
+// histogram fed every child's samples, and the counts are their sums.
+TEST(LoadBinary, ProcessesMergeTheirChildrensResultsExactly) {
+  BlockingServer server;
+  const Outcome r = run_load_binary({"--port", std::to_string(server.port()), "--connections", "5",
+                                     "--processes", "2", "--depth", "2", "--duration", "500ms",
+                                     "--warmup", "100ms", "--no-live", "--json", "-"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("connections").get<int>(), 5);
+  EXPECT_EQ(j.at("options").at("processes").get<int>(), 2);
+  const auto& children = j.at("processes");
+  ASSERT_EQ(children.size(), 2u);
+  EXPECT_EQ(children[0].at("connections").get<int>(), 3);
+  EXPECT_EQ(children[1].at("connections").get<int>(), 2);
+  Histogram all;
+  std::uint64_t frames = 0;
+  for (const auto& child : children) {
+    const auto h =
+        Histogram::decode_base64(child.at("latency_us").at("encoded").get<std::string>());
+    ASSERT_TRUE(h.has_value());
+    EXPECT_GT(h->count(), 0u);
+    all.merge(*h);
+    frames += child.at("frames_completed").get<std::uint64_t>();
+  }
+  EXPECT_EQ(j.at("latency_us").at("encoded").get<std::string>(), all.encode_base64());
+  EXPECT_EQ(j.at("frames_completed").get<std::uint64_t>(), frames);
+  EXPECT_EQ(j.at("latency_us").at("count").get<std::uint64_t>(), frames);
+  EXPECT_EQ(j.at("errors").get<int>(), 0);
+}
+
+TEST(LoadBinary, ProcessesOnARefusedPortFailFastWithOneLine) {
+  const std::uint16_t port = closed_loopback_port();
+  const Outcome r = run_load_binary({"--port", std::to_string(port), "--connections", "4",
+                                     "--processes", "2", "--duration", "30s", "--no-live"});
+  EXPECT_EQ(r.status, 3) << r.err;
+  EXPECT_EQ(r.err,
+            "ringwire-load: connect 127.0.0.1:" + std::to_string(port) + ": Connection refused\n");
+  EXPECT_LT(r.seconds, 5.0);
+}
+
+TEST(LoadProcesses, SharesAddUpToTheRun) {
+  LoadOptions o;
+  o.connections = 10;
+  o.threads = 3;
+  o.rate = 1000;
+  o.json_file = "run.json";
+  std::size_t connections = 0, threads = 0;
+  double rate = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    const LoadOptions share = process_share(o, 4, i);
+    connections += share.connections;
+    threads += share.threads;
+    rate += share.rate;
+    EXPECT_TRUE(share.json_file.empty());
+    EXPECT_FALSE(share.live);
+  }
+  EXPECT_EQ(connections, 10u);
+  EXPECT_EQ(threads, 4u);  // at least one each
+  EXPECT_DOUBLE_EQ(rate, 1000);
 }
 
 }  // namespace

@@ -6,8 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 
+#include "find_max.h"
 #include "support/blocking_server.h"
 #include "support/counting_echo_server.h"
 
@@ -221,6 +223,51 @@ TEST(LoadChurn, CatchesACorruptedReply) {
   const LoadResult r = run_load(o);
   ASSERT_GT(r.totals.churn_cycles, 5u);
   EXPECT_GE(errors_of(r, ErrorKind::kReplyContent), r.totals.churn_cycles);
+}
+
+// find-max on a server that holds every reply for 100 ms while it receives more than 4,000
+// frames/s: the answer lies within 10% of 4,000. (The bound and the hold are far apart, so the
+// scheduling noise of a busy test machine does not decide the answer.)
+TEST(LoadFindMax, FindsTheRateWhereTheServerTurnsSlow) {
+  constexpr double kKnee = 4000;
+  testing::CountingEchoOptions server_options;
+  server_options.slow_above_rate = kKnee;
+  server_options.slow_delay = std::chrono::milliseconds(100);
+  testing::CountingEchoServer server(server_options);
+  FindMaxOptions o;
+  o.run = quiet_options(server.port());
+  o.run.connections = 4;
+  o.run.depth = 256;
+  o.run.rate = 1000;
+  o.run.duration_s = 1.0;  // a 10 ms lag of a busy machine's client is 1% of the window
+  o.run.warmup_s = 0.3;
+  o.slo = parse_slo("p99=30ms");
+  o.precision = 0.04;
+  const FindMaxResult r = find_max(o, [](const FindMaxStep& step) {
+    const LoadResult& run = step.result;
+    std::printf("find-max step %.0f/s: achieved %.0f/s, p99 %.3f ms, lag p99 %.3f ms, %s%s %s\n",
+                step.rate, run.frames_per_s,
+                static_cast<double>(run.totals.latency.value_at_percentile(99)) / 1e6,
+                static_cast<double>(run.totals.schedule_lag.value_at_percentile(99)) / 1e6,
+                step.met ? "met" : "missed: ", step.why.c_str(),
+                run.client_saturated ? "(client saturated)" : "");
+  });
+  ASSERT_GE(r.steps.size(), 4u);
+  EXPECT_NEAR(r.max_rate, kKnee, kKnee * 0.10);
+  EXPECT_GT(r.first_missed, r.max_rate);
+  for (const auto& step : r.steps) {
+    if (step.rate <= r.max_rate) continue;
+    EXPECT_FALSE(step.met) << step.rate;  // nothing above the answer met the objective
+  }
+}
+
+TEST(LoadFindMax, SloTextIsCheckedWithOneLine) {
+  EXPECT_EQ(parse_slo("p99.9=500us").percentile, 99.9);
+  EXPECT_EQ(parse_slo("p99.9=500us").bound_ns, 500'000u);
+  EXPECT_EQ(parse_slo("p50=2ms").bound_ns, 2'000'000u);
+  for (const char* bad : {"", "99=1ms", "p99", "p=1ms", "p101=1ms", "p99=fast", "p99=0ms"}) {
+    EXPECT_THROW(parse_slo(bad), std::invalid_argument) << bad;
+  }
 }
 
 }  // namespace

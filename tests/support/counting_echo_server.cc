@@ -22,7 +22,10 @@ namespace ringwire::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// The rate is judged over the last kBuckets buckets (200 ms), so a client's burst of late frames
+// does not look like a higher rate.
 constexpr auto kBucket = std::chrono::milliseconds(50);
+constexpr std::size_t kBuckets = 4;
 
 struct Held {
   Clock::time_point due;
@@ -73,6 +76,7 @@ void CountingEchoServer::run() {
   std::map<int, Peer> peers;
   auto bucket_start = Clock::now();
   std::uint64_t bucket_frames = 0;
+  std::deque<std::uint64_t> recent;  // the last kBuckets full buckets' frames
   double last_rate = 0;
 
   // Sends what is due; false when the peer is gone.
@@ -102,8 +106,12 @@ void CountingEchoServer::run() {
     const int n = ::epoll_wait(epoll.get(), events, 64, timeout_ms);
     now = Clock::now();
     while (now - bucket_start >= kBucket) {
-      last_rate =
-          static_cast<double>(bucket_frames) / std::chrono::duration<double>(kBucket).count();
+      recent.push_back(bucket_frames);
+      if (recent.size() > kBuckets) recent.pop_front();
+      std::uint64_t frames = 0;
+      for (const auto count : recent) frames += count;
+      last_rate = static_cast<double>(frames) /
+                  (std::chrono::duration<double>(kBucket).count() * static_cast<double>(kBuckets));
       bucket_frames = 0;
       bucket_start += kBucket;
     }

@@ -5,7 +5,7 @@
 // destroy on one thread; the destructor stops and joins the server thread. The counters may be
 // read from any thread.
 //
-// Slow mode: frames are counted in 50 ms buckets; while the last full bucket's rate is above
+// Slow mode: frames are counted in 50 ms buckets; while the last 4 full buckets' rate is above
 // `slow_above_rate`, every reply is held for `slow_delay` (in order: a connection's later replies
 // wait behind its held ones).
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -126,6 +127,21 @@ TEST(MergeTest, AResultWithoutItsEncodedHistogramIsRefused) {
   nlohmann::json j = to_json(TwoRuns().a);
   j["latency_us"].erase("encoded");
   EXPECT_THROW(result_from_json(j), std::runtime_error);
+}
+
+TEST(MergeTest, ErrnoCountsAndChurnSurviveTheJson) {
+  LoadResult r = TwoRuns().a;
+  r.totals.connect_errors = {{ECONNREFUSED, 2}, {ETIMEDOUT, 1}};
+  r.totals.socket_errors = {{ECONNRESET, 3}};
+  r.totals.churn_cycles = 40;
+  r.totals.first_reply.record(123'000);
+  r.connections_per_s = 8;
+  const LoadResult back = result_from_json(nlohmann::json::parse(to_json(r).dump()));
+  EXPECT_EQ(back.totals.connect_errors, r.totals.connect_errors);
+  EXPECT_EQ(back.totals.socket_errors, r.totals.socket_errors);
+  EXPECT_EQ(back.totals.churn_cycles, 40u);
+  EXPECT_EQ(back.totals.first_reply.count(), 1u);
+  EXPECT_DOUBLE_EQ(back.connections_per_s, 8);
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 namespace ringwire::load {
 
 ClientConnection::ClientConnection(Worker& worker, std::size_t local_index)
-    : worker_(worker), local_index_(local_index) {}
+    : worker_(worker),
+      local_index_(local_index),
+      log_latency_(!worker.options().hist_log_file.empty()) {}
 
 ClientConnection::~ClientConnection() { close(); }
 
@@ -220,6 +222,7 @@ void ClientConnection::on_reply(std::span<const std::byte> payload, std::int64_t
   ++stats.frames_completed;
   ++frames_in_window_;
   stats.latency.record(from_scheduled);
+  if (log_latency_) stats.logged.record(from_scheduled);
   stats.latency_from_send.record(static_cast<std::uint64_t>(now - request.sent_ns));
 }
 

@@ -83,6 +83,7 @@ class ClientConnection final : public IoHandler {
   InflightQueue inflight_;
   std::uint64_t next_send_sequence_ = 0;
   std::uint64_t next_reply_sequence_ = 0;
+  bool log_latency_ = false;         // --hist-log: each latency goes to the interval log too
   std::uint32_t cycle_sent_ = 0;     // --churn: frames sent on this connection
   std::uint32_t cycle_replied_ = 0;  // ... and answered
   bool resuming_ = false;            // --reconnect: the next connect carries the frames owed

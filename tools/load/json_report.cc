@@ -1,10 +1,14 @@
 #include "json_report.h"
 
+#include <fmt/format.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
@@ -42,6 +46,7 @@ nlohmann::json options_json(const LoadOptions& o) {
           {"port", o.port},
           {"connections", o.connections},
           {"threads", o.threads},
+          {"processes", o.processes},
           {"depth", o.depth},
           {"size", o.size},
           {"service", std::string(to_string(o.service))},
@@ -96,6 +101,22 @@ nlohmann::json machine_json() {
           {"tcp_congestion_control", read_first_line("/proc/sys/net/ipv4/tcp_congestion_control")}};
 }
 
+std::string rfc3339(double epoch_s) {
+  const auto whole = static_cast<std::time_t>(std::floor(epoch_s));
+  const auto ms = static_cast<int>(std::floor((epoch_s - static_cast<double>(whole)) * 1e3));
+  std::tm utc{};
+  ::gmtime_r(&whole, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  return fmt::format("{}.{:03d}Z", text, ms);
+}
+
+nlohmann::json json_header() {
+  return {{"schema_version", kJsonSchemaVersion},
+          {"tool",
+           {{"name", "ringwire-load"}, {"version", tool_version()}, {"commit", tool_commit()}}}};
+}
+
 nlohmann::json to_json(const LoadResult& r) {
   const ThreadStats& t = r.totals;
   nlohmann::json errors_by_kind = nlohmann::json::object();
@@ -110,7 +131,24 @@ nlohmann::json to_json(const LoadResult& r) {
     }
     return j;
   };
-  nlohmann::json j = {
+  nlohmann::json series = nlohmann::json::array();
+  std::uint64_t errors_before = 0;
+  for (const LiveLine& line : r.series) {
+    series.push_back({{"t", line.elapsed_s},
+                      {"warmup", line.warmup},
+                      {"rate", line.frames_per_s},
+                      {"p50_us", us(line.p50_ns)},
+                      {"p99_us", us(line.p99_ns)},
+                      {"errors", line.errors - std::min(errors_before, line.errors)},
+                      {"connections", line.connections}});
+    errors_before = line.errors;
+  }
+  nlohmann::json j = json_header();
+  j.update({
+      {"started_at", rfc3339(r.started_epoch_s)},
+      {"ended_at", rfc3339(r.ended_epoch_s)},
+      {"command_line", r.options.command_line},
+      {"series", std::move(series)},
       {"frames_per_s", r.frames_per_s},
       {"bytes_per_s", r.bytes_per_s},
       {"latency_us", histogram_json(t.latency)},
@@ -157,7 +195,12 @@ nlohmann::json to_json(const LoadResult& r) {
       {"reconnects", {{"graceful_closes", t.reconnects}, {"frames_resent", t.frames_resent}}},
       {"options", options_json(r.options)},
       {"machine", machine_json()},
-  };
+  });
+  if (!r.process_json.empty()) {
+    nlohmann::json children = nlohmann::json::array();
+    for (const std::string& text : r.process_json) children.push_back(nlohmann::json::parse(text));
+    j["processes"] = std::move(children);
+  }
   return j;
 }
 

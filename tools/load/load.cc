@@ -6,9 +6,11 @@
 #include <cmath>
 #include <latch>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <thread>
 
+#include "hist_log.h"
 #include "preflight.h"
 #include "report.h"
 #include "ringwire/net.h"
@@ -55,9 +57,10 @@ Fairness fairness_of(const ThreadStats& totals) {
 }
 
 // Collects one live line: each worker copies its figures on its own thread.
+// `logged` receives the interval's latencies for --hist-log, every thread's together.
 LiveLine collect_live(std::vector<std::unique_ptr<Worker>>& workers,
                       std::vector<LiveSnapshot>& snapshots, std::uint64_t& last_frames,
-                      double interval_s) {
+                      double interval_s, Histogram& logged) {
   std::latch copied(static_cast<std::ptrdiff_t>(workers.size()));
   for (std::size_t i = 0; i < workers.size(); ++i) {
     workers[i]->loop().post([&, i] {
@@ -67,10 +70,12 @@ LiveLine collect_live(std::vector<std::unique_ptr<Worker>>& workers,
   }
   copied.wait();
   Histogram merged;
+  logged.reset();
   LiveLine line;
   std::uint64_t frames = 0;
   for (const auto& s : snapshots) {
     merged.merge(s.live);
+    logged.merge(s.logged);
     frames += s.frames_total;
     line.errors += s.errors;
     line.connections += s.connections_open;
@@ -84,7 +89,12 @@ LiveLine collect_live(std::vector<std::unique_ptr<Worker>>& workers,
 
 }  // namespace
 
+double epoch_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
+  const double started_epoch_s = epoch_seconds();
   LoadOptions options = requested;
   options.threads = std::max<std::size_t>(1, std::min(options.threads, options.connections));
   try {
@@ -136,6 +146,31 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
 
   std::vector<LiveSnapshot> snapshots(workers.size());
   std::uint64_t last_frames = 0;
+  std::vector<LiveLine> series;
+  Histogram interval;
+  std::optional<HistLogWriter> hist_log;
+  const double start_epoch_s =
+      epoch_seconds() + static_cast<double>(plan.start_ns - now_ns()) / 1e9;
+  if (!options.hist_log_file.empty()) {
+    try {
+      hist_log.emplace(options.hist_log_file, start_epoch_s);
+    } catch (const std::exception& e) {
+      stop_and_join();
+      throw StartError(e.what());
+    }
+  }
+  // One interval of the log: the window's latencies since the previous tick (recorded as the
+  // report's are, so the log's intervals add up to the report's histogram), for each tick after
+  // the window began.
+  auto log_interval = [&](SteadyClock::time_point from, SteadyClock::time_point to) {
+    const auto to_ns_since_start = [&](SteadyClock::time_point t) {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    };
+    if (!hist_log || to_ns_since_start(to) <= plan.measure_start_ns) return;
+    const std::int64_t from_ns = std::max(to_ns_since_start(from), plan.measure_start_ns);
+    hist_log->write_interval(static_cast<double>(from_ns - plan.start_ns) / 1e9,
+                             static_cast<double>(to_ns_since_start(to) - from_ns) / 1e9, interval);
+  };
   const auto start = SteadyClock::time_point(std::chrono::nanoseconds(plan.start_ns));
   const auto mid = SteadyClock::time_point(
       std::chrono::nanoseconds((plan.measure_start_ns + plan.measure_end_ns) / 2));
@@ -150,10 +185,12 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
       hooks.mid_window();
     }
     if (now < next_tick) continue;
-    const double interval = std::chrono::duration<double>(now - last_tick).count();
-    LiveLine line = collect_live(workers, snapshots, last_frames, interval);
+    const double seconds = std::chrono::duration<double>(now - last_tick).count();
+    LiveLine line = collect_live(workers, snapshots, last_frames, seconds, interval);
+    log_interval(last_tick, now);
     line.elapsed_s = std::chrono::duration<double>(now - start).count();
     line.warmup = now_ns() < plan.measure_start_ns;
+    series.push_back(line);
     if (hooks.on_live) {
       hooks.on_live(line);
     } else if (options.live) {
@@ -166,9 +203,21 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
       break;  // a worker never reported: give up on it rather than hang
     }
   }
+  if (hist_log) {
+    // The last part-second: the workers have finished, their loops still answer.
+    const auto now = SteadyClock::now();
+    collect_live(workers, snapshots, last_frames,
+                 std::max(1e-9, std::chrono::duration<double>(now - last_tick).count()), interval);
+    log_interval(
+        last_tick,
+        std::min(now, SteadyClock::time_point(std::chrono::nanoseconds(plan.measure_end_ns))));
+  }
   stop_and_join();
 
   LoadResult result;
+  result.started_epoch_s = started_epoch_s;
+  result.ended_epoch_s = epoch_seconds();
+  result.series = std::move(series);
   result.options = options;
   result.server = server.to_string();
   result.window_s = static_cast<double>(plan.measure_end_ns - plan.measure_start_ns) / 1e9;

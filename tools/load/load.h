@@ -35,9 +35,12 @@ struct LiveLine {
   double frames_per_s = 0;
   std::uint64_t p50_ns = 0;
   std::uint64_t p99_ns = 0;
-  std::uint64_t errors = 0;
+  std::uint64_t errors = 0;  // since the start of the run
   std::uint64_t connections = 0;
 };
+
+// Seconds since the epoch, now (wall clock).
+double epoch_seconds();
 
 struct Fairness {
   std::uint64_t min_frames = 0;
@@ -64,6 +67,11 @@ struct LoadResult {
   bool client_saturated = false;
   std::vector<std::string> warnings;
   std::vector<std::uint64_t> thread_connections;  // connections established per thread
+  // Wall-clock time (seconds since the epoch) when the run began and ended, for the JSON.
+  double started_epoch_s = 0;
+  double ended_epoch_s = 0;
+  std::vector<LiveLine> series;           // the live line of every second, warm-up included
+  std::vector<std::string> process_json;  // --processes: each child's result, as it wrote it
 };
 
 struct RunHooks {

@@ -45,7 +45,8 @@ struct ThreadStats {
   Histogram schedule_lag;       // open loop: when the frame was issued minus scheduled (client lag)
   Histogram connect_latency;    // connect() to connected, every connection (not windowed)
   Histogram live;               // the live line's interval histogram (reset each second)
-  Histogram first_reply;        // --churn: connect() to the first reply, per connection (window)
+  Histogram logged;  // --hist-log: `latency`'s samples since the last snapshot (reset each second)
+  Histogram first_reply;  // --churn: connect() to the first reply, per connection (window)
 
   // Inside the measurement window:
   std::uint64_t frames_completed = 0;  // replies received and checked
@@ -81,7 +82,8 @@ struct ThreadStats {
 
 // What the live line needs from one thread, copied on its loop thread once a second.
 struct LiveSnapshot {
-  Histogram live;  // latencies recorded since the previous snapshot
+  Histogram live;    // latencies recorded since the previous snapshot
+  Histogram logged;  // --hist-log: the window's latencies since the previous snapshot
   std::uint64_t frames_total = 0;
   std::uint64_t errors = 0;
   std::uint64_t connections_open = 0;

@@ -10,10 +10,12 @@
 #include <string>
 
 #include "flag_bounds.h"
+#include "find_max.h"
 #include "hgrm.h"
 #include "json_report.h"
 #include "load.h"
 #include "merge.h"
+#include "processes.h"
 #include "report.h"
 #include "ringwire/version.h"
 #include "sweep.h"
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
       "Exit status: 0 ok; 1 the run counted errors (or failed); 2 usage: a bad flag or value, or a "
       "preflight refusal; 3 not one connection could be established.");
   LoadOptions options;
+  options.command_line.assign(argv, argv + argc);
   add_run_options(app, options);
 
   SweepOptions sweep;
@@ -42,6 +45,8 @@ int main(int argc, char** argv) {
   sweep_cmd->remove_option(sweep_cmd->get_option("--connections"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--json"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--hgrm"));
+  sweep_cmd->remove_option(sweep_cmd->get_option("--hist-log"));
+  sweep_cmd->remove_option(sweep_cmd->get_option("--processes"));
   sweep_cmd->add_option("--connections,-c", sweep.connections, "Connection counts, e.g. 1,10,100")
       ->delimiter(',')
       ->transform(ringwire::cli::integer_from(1, kMaxConnections))
@@ -53,12 +58,39 @@ int main(int argc, char** argv) {
                    "Sample this server process's RSS at each point: bytes per connection")
       ->transform(ringwire::cli::integer_from(1, 4'194'304));  // PID_MAX_LIMIT
 
+  FindMaxOptions find;
+  std::string slo_text = "p99=1ms";
+  CLI::App* find_cmd = app.add_subcommand(
+      "find-max",
+      "The highest open-loop rate meeting a latency objective: doubles the rate from --rate "
+      "(default 1000/s) until a step misses, then bisects; each step a whole run with its warm-up. "
+      "Prints the curve; writes DIR/find-max.json, .csv and .png");
+  add_run_options(*find_cmd, options);
+  find_cmd->remove_option(find_cmd->get_option("--json"));
+  find_cmd->remove_option(find_cmd->get_option("--hgrm"));
+  find_cmd->remove_option(find_cmd->get_option("--hist-log"));
+  find_cmd->add_option("--slo", slo_text, "The objective: pPERCENTILE=DURATION")
+      ->capture_default_str();
+  find_cmd->add_option("--max-rate", find.max_rate, "Stop the ramp here (frames/s)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  find_cmd
+      ->add_option("--precision", find.precision,
+                   "Bisect until the bracket is within this fraction of the rate")
+      ->check(CLI::Range(0.001, 1.0))
+      ->capture_default_str();
+  find_cmd->add_option("--out", find.out_dir, "Directory for find-max.json, .csv, .png")
+      ->capture_default_str();
+
   MergeOptions merge;
   CLI::App* merge_cmd = app.add_subcommand(
       "merge",
       "Merge the --json results of runs made side by side (many generators, many hosts) into one "
-      "report: histograms merged exactly, rates and counts summed");
-  merge_cmd->add_option("files", merge.files, "FILE.json written by ringwire-load --json")
+      "report: histograms merged exactly, rates and counts summed. HdrHistogram interval logs "
+      "(--hist-log) are read too: their intervals merged into the latency");
+  merge_cmd
+      ->add_option("files", merge.files,
+                   "FILE.json written by ringwire-load --json, or an interval log (--hist-log)")
       ->required()
       ->check(CLI::ExistingFile);
   merge_cmd->add_option("--json", merge.json_file, "Write the merged result here");
@@ -77,19 +109,32 @@ int main(int argc, char** argv) {
 
   try {
     if (merge_cmd->parsed()) return run_merge(merge);
+    if (find_cmd->parsed()) {
+      try {
+        find.slo = parse_slo(slo_text);
+      } catch (const std::invalid_argument& e) {
+        fmt::print(stderr, "ringwire-load: {} (see --help)\n", e.what());
+        return kExitUsage;
+      }
+      find.run = options;
+      return run_find_max(find);
+    }
     if (sweep_cmd->parsed()) {
       sweep.run = options;
       return run_sweep(sweep);
     }
-    const LoadResult result = run_load(options);
+    const LoadResult result =
+        options.processes > 1 ? run_load_processes(options, options.processes) : run_load(options);
     if (result.connections_established == 0) {
       // Nothing was measured: a report of zeros would only hide the one thing worth saying.
       fmt::print(stderr, "ringwire-load: {}\n", format_no_connection(result));
       return kExitNoConnection;
     }
     // `--json -` or `--hgrm -` takes stdout, so the human report moves to stderr.
-    std::FILE* report_out =
-        options.json_file == kStdoutPath || options.hgrm_file == kStdoutPath ? stderr : stdout;
+    std::FILE* report_out = options.json_file == kStdoutPath || options.hgrm_file == kStdoutPath ||
+                                    options.hist_log_file == kStdoutPath
+                                ? stderr
+                                : stdout;
     fmt::print(report_out, "{}", format_report(result));
     std::fflush(report_out);
     if (!options.json_file.empty()) write_json_file(options.json_file, to_json(result));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <stdexcept>
 
@@ -46,12 +47,22 @@ int errno_from_name(const std::string& name) {
   return std::atoi(name.c_str());  // to_json writes the number when the name is unknown
 }
 
+// Adds the {"ENAME": count} object under `key` (absent: nothing) to `into`.
+void read_errno_counts(const nlohmann::json& j, const char* key,
+                       std::map<int, std::uint64_t>& into) {
+  if (!j.contains(key)) return;
+  for (const auto& item : j.at(key).items()) {
+    into[errno_from_name(item.key())] += item.value().get<std::uint64_t>();
+  }
+}
+
 LoadOptions options_from_json(const nlohmann::json& o) {
   LoadOptions options;
   options.host = o.value("host", options.host);
   options.port = o.value("port", options.port);
   options.connections = o.value("connections", options.connections);
   options.threads = o.value("threads", options.threads);
+  options.processes = o.value("processes", options.processes);
   options.depth = o.value("depth", options.depth);
   options.size = o.value("size", options.size);
   const std::string service = o.value("service", std::string(to_string(options.service)));
@@ -79,6 +90,12 @@ void add_run(LoadResult& into, const LoadResult& run) {
   into.options.threads += run.options.threads;
   if (into.server.find(run.server) == std::string::npos) into.server += ", " + run.server;
   into.window_s = std::max(into.window_s, run.window_s);
+  if (run.started_epoch_s > 0) {
+    into.started_epoch_s = into.started_epoch_s > 0
+                               ? std::min(into.started_epoch_s, run.started_epoch_s)
+                               : run.started_epoch_s;
+  }
+  into.ended_epoch_s = std::max(into.ended_epoch_s, run.ended_epoch_s);
   into.totals.merge(run.totals);
   into.connections_established += run.connections_established;
   into.frames_per_s += run.frames_per_s;
@@ -123,6 +140,15 @@ Fairness merged_fairness(const std::vector<LoadResult>& runs) {
   return f;
 }
 
+// Seconds since the epoch from rfc3339()'s text; 0 when absent or not that form.
+double parse_rfc3339(const std::string& text) {
+  std::tm utc{};
+  const char* rest = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &utc);
+  if (rest == nullptr) return 0;
+  const double fraction = *rest == '.' ? std::strtod(rest, nullptr) : 0;
+  return static_cast<double>(::timegm(&utc)) + fraction;
+}
+
 nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
@@ -135,12 +161,34 @@ nlohmann::json read_json_file(const std::string& path) {
 
 }  // namespace
 
+LoadResult result_from_hist_log(const std::vector<HistLogInterval>& intervals) {
+  LoadResult r;
+  r.options.connections = 0;
+  r.options.threads = 0;
+  r.options.warmup_s = 0;
+  r.server = "interval log";
+  double first = 0, last = 0;
+  for (std::size_t i = 0; i < intervals.size(); ++i) {
+    const HistLogInterval& interval = intervals[i];
+    first = i == 0 ? interval.start_s : std::min(first, interval.start_s);
+    last = std::max(last, interval.start_s + interval.length_s);
+    r.totals.latency.merge(interval.histogram);
+  }
+  r.window_s = std::max(0.0, last - first);
+  r.totals.frames_completed = r.totals.latency.count();
+  r.frames_per_s = r.window_s > 0 ? static_cast<double>(r.totals.frames_completed) / r.window_s : 0;
+  r.options.duration_s = r.window_s;
+  return r;
+}
+
 LoadResult result_from_json(const nlohmann::json& j) {
   LoadResult r;
   try {
     r.options = options_from_json(j.value("options", nlohmann::json::object()));
     r.server = j.value("server", std::string());
     r.window_s = j.value("window_s", 0.0);
+    r.started_epoch_s = parse_rfc3339(j.value("started_at", std::string()));
+    r.ended_epoch_s = parse_rfc3339(j.value("ended_at", std::string()));
     ThreadStats& t = r.totals;
     t.latency = histogram_at(j, "latency_us", true);
     t.latency_from_send = histogram_at(j, "latency_from_send_us", false);
@@ -155,12 +203,8 @@ LoadResult result_from_json(const nlohmann::json& j) {
     for (std::size_t i = 0; i < kErrorKindCount; ++i) {
       t.errors[i] = by_kind.value(std::string(to_string(static_cast<ErrorKind>(i))), 0ull);
     }
-    for (auto [key, into] : {std::pair{"connect_errors", &t.connect_errors},
-                             std::pair{"socket_errors", &t.socket_errors}}) {
-      for (const auto& [name, n] : j.value(key, nlohmann::json::object()).items()) {
-        (*into)[errno_from_name(name)] += n.get<std::uint64_t>();
-      }
-    }
+    read_errno_counts(j, "connect_errors", t.connect_errors);
+    read_errno_counts(j, "socket_errors", t.socket_errors);
     t.first_reply = histogram_at(j, "first_reply_us", false);
     const nlohmann::json churn = j.value("churn", nlohmann::json::object());
     t.churn_cycles = churn.value("connections", std::uint64_t{0});
@@ -214,6 +258,11 @@ int run_merge(const MergeOptions& options) {
   std::vector<LoadResult> runs;
   nlohmann::json machines = nlohmann::json::array();
   for (const std::string& file : options.files) {
+    if (is_hist_log(file)) {
+      runs.push_back(result_from_hist_log(read_hist_log(file)));
+      machines.push_back(nlohmann::json::object());
+      continue;
+    }
     const nlohmann::json j = read_json_file(file);
     try {
       runs.push_back(result_from_json(j));

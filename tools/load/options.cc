@@ -3,9 +3,13 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
 #include <stdexcept>
+#include <utility>
 
 #include "flag_bounds.h"
+#include "ringwire/version.h"
 
 namespace ringwire::load {
 namespace {
@@ -25,6 +29,47 @@ std::string_view to_string(ServiceKind kind) {
   }
   return "?";
 }
+
+std::string tool_version() { return std::string(build_info().version); }
+std::string tool_commit() { return std::string(build_info().commit); }
+
+std::optional<double> parse_duration(std::string_view text) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double number = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || !std::isfinite(number) || number < 0) return std::nullopt;
+  const std::string_view unit(end);
+  static constexpr std::pair<std::string_view, double> kUnits[] = {
+      {"", 1}, {"s", 1}, {"ms", 1e-3}, {"us", 1e-6}, {"m", 60}, {"h", 3600}};
+  for (const auto& [name, seconds] : kUnits) {
+    if (unit == name) return number * seconds;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// A duration flag: "30s", "2m", "500ms" or seconds; `positive` refuses 0.
+CLI::Option* add_duration(CLI::App& app, const std::string& name, double& seconds,
+                          const std::string& help, bool positive) {
+  return app
+      .add_option_function<std::string>(
+          name,
+          [&seconds, name, positive](const std::string& text) {
+            const std::optional<double> parsed = parse_duration(text);
+            if (!parsed || (positive && *parsed <= 0) || *parsed > cli::kMaxSeconds) {
+              throw CLI::ValidationError(
+                  name, fmt::format("'{}' is not a{} duration (e.g. 30s, 2m, 500ms, or seconds)",
+                                    text, positive ? " positive" : ""));
+            }
+            seconds = *parsed;
+          },
+          help)
+      ->option_text("DURATION")
+      ->default_str(fmt::format("{}s", seconds));
+}
+
+}  // namespace
 
 std::size_t LoadOptions::reply_frame_size() const {
   switch (service) {
@@ -49,6 +94,11 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
   app.add_option("--threads,-t", o.threads, "Client threads, one event loop each")
       ->transform(cli::integer_from(1, cli::kMaxThreads))
       ->capture_default_str();
+  app.add_option("--processes,-P", o.processes,
+                 "Child processes sharing the connections, threads and rate (each with its own "
+                 "descriptor limit); their results are merged exactly")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1024}))
+      ->capture_default_str();
   app.add_option("--depth,-d", o.depth,
                  "Frames in flight per connection (open loop: the most in flight; frames due "
                  "beyond it wait in the client and their wait counts in the latency)")
@@ -72,12 +122,10 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
   app.add_option("--reply-size", o.reply_size, "sized: reply payload bytes to ask for")
       ->transform(cli::integer_from(0, cli::kMaxFrameLimit))
       ->capture_default_str();
-  app.add_option("--duration", o.duration_s, "Measured seconds")
-      ->check(cli::seconds_from(0.001, cli::kMaxSeconds))
-      ->capture_default_str();
-  app.add_option("--warmup", o.warmup_s, "Seconds of load before measuring")
-      ->check(cli::seconds_from(0, cli::kMaxSeconds))
-      ->capture_default_str();
+  add_duration(app, "--duration", o.duration_s, "Measured time (30s, 2m, 500ms; bare: seconds)",
+               true);
+  add_duration(app, "--warmup", o.warmup_s, "Load before measuring (as --duration; 0: none)",
+               false);
   app.add_option("--rate", o.rate,
                  "Open loop: frames/s in total on a fixed schedule per connection; latency is "
                  "measured from the scheduled send time (0: closed loop)")
@@ -95,6 +143,11 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
   app.add_option("--hgrm", o.hgrm_file,
                  "Write the latency percentile distribution to FILE in HdrHistogram's .hgrm text "
                  "(values in microseconds; '-': standard output)")
+      ->option_text("FILE");
+  app.add_option("--hist-log", o.hist_log_file,
+                 "Write HdrHistogram's interval log to FILE: one V2-compressed latency histogram "
+                 "(ns) per second of the window, readable by HdrHistogram's tools and by "
+                 "`ringwire-load merge`")
       ->option_text("FILE");
   app.add_flag("--verify,!--no-verify", o.verify,
                "Check every reply: length, sequence, content (on by default)");
@@ -120,8 +173,8 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
 
 void validate(const LoadOptions& o) {
   auto fail = [](std::string line) { throw std::invalid_argument(std::move(line)); };
-  if (o.json_file == "-" && o.hgrm_file == "-")
-    fail("--json - and --hgrm - cannot both write standard output");
+  if ((o.json_file == "-") + (o.hgrm_file == "-") + (o.hist_log_file == "-") > 1)
+    fail("only one of --json, --hgrm and --hist-log can write standard output ('-')");
   if (o.churn && o.open_loop()) fail("--churn runs closed loop: drop --rate");
   if (o.churn && !o.expects_replies()) fail("--churn needs replies: not with --service discard");
   if (o.churn && o.reconnect) fail("--churn closes every connection itself: drop --reconnect");

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ringwire/frame.h"
@@ -23,17 +25,20 @@ struct LoadOptions {
   std::uint16_t port = 7000;
   std::size_t connections = 1;
   std::size_t threads = 1;
-  std::uint32_t depth = 1;  // closed loop: frames in flight; open loop: the in-flight cap
-  std::uint32_t size = 64;  // request payload bytes
+  std::size_t processes = 1;  // > 1: the run is shared among this many child processes
+  std::uint32_t depth = 1;    // closed loop: frames in flight; open loop: the in-flight cap
+  std::uint32_t size = 64;    // request payload bytes
   ServiceKind service = ServiceKind::kEcho;
   std::uint32_t reply_size = 64;  // sized: the reply payload bytes asked for
   double duration_s = 10;
   double warmup_s = 1;
-  double rate = 0;                   // frames/s in total; 0 = closed loop
-  double connect_rate = 0;           // new connections/s in total; 0 = as fast as possible
-  std::vector<std::string> sources;  // local addresses to connect from, used round-robin
+  std::vector<std::string> command_line;  // argv as given, for the JSON (empty in-process)
+  double rate = 0;                        // frames/s in total; 0 = closed loop
+  double connect_rate = 0;                // new connections/s in total; 0 = as fast as possible
+  std::vector<std::string> sources;       // local addresses to connect from, used round-robin
   std::string json_file;
-  std::string hgrm_file;  // the latency distribution in HdrHistogram's .hgrm text
+  std::string hgrm_file;      // the latency distribution in HdrHistogram's .hgrm text
+  std::string hist_log_file;  // HdrHistogram interval log: one compressed histogram a second
   bool verify = true;
   bool live = true;  // the live line every second on stderr
   std::uint32_t max_frame = kDefaultMaxFrame;
@@ -55,6 +60,13 @@ struct LoadOptions {
 
 // The most connections a run (or a point of a sweep) may ask for.
 inline constexpr std::int64_t kMaxConnections = 10'000'000;
+
+std::string tool_version();  // "0.1.0"
+std::string tool_commit();   // "0123456789ab"
+
+// A duration in seconds from "30s", "2m", "500ms", "1h", "250us" or a plain number of seconds;
+// nullopt for anything else (negative, no number, an unknown unit).
+std::optional<double> parse_duration(std::string_view text);
 
 // Exit statuses of ringwire-load, one style for every subcommand (listed in --help).
 inline constexpr int kExitOk = 0;

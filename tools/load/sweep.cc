@@ -1,6 +1,7 @@
 #include "sweep.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -9,6 +10,7 @@
 
 #include "json_report.h"
 #include "load.h"
+#include "plot.h"
 #include "preflight.h"
 #include "report.h"
 
@@ -26,33 +28,35 @@ struct Point {
   double server_bytes_per_connection = 0;
 };
 
-void write_plot(const std::string& dir, bool with_rss) {
-  const std::string script = dir + "/sweep.gp";
-  std::ofstream gp(script);
-  gp << "set terminal pngcairo size 1000,700 noenhanced\n"
-     << "set output '" << dir << "/sweep.png'\n"
-     << "set datafile separator ','\n"
-     << "set key autotitle columnhead\n"
-     << "set logscale x\nset grid\n"
-     << "set xlabel 'connections'\n"
-     << (with_rss ? "set multiplot layout 2,1 title 'ringwire-load sweep'\n"
-                  : "set title 'ringwire-load sweep'\n")
-     << "set ylabel 'frames/s'\nset y2label 'p99 latency (us)'\nset ytics nomirror\n"
-     << "set y2tics\nset logscale y2\n"
-     << "plot '" << dir << "/sweep.csv' using 1:3 with linespoints title 'throughput (frames/s)', "
-     << "'' using 1:6 axes x1y2 with linespoints title 'p99 (us)'\n";
+void write_plot(const SweepOptions& options, bool with_rss) {
+  const std::string& dir = options.out_dir;
+  const std::string points = fmt::format("{}", fmt::join(options.connections, ","));
+  const std::string title = plot_title(
+      "sweep", options.run, points,
+      options.run.open_loop() ? fmt::format("{:g}/s", options.run.rate) : std::string("-"));
+  std::string gp =
+      "set datafile separator ','\nset key autotitle columnhead\n"
+      "set logscale x\nset grid\nset xlabel 'connections'\n";
+  // Heights are compared: both y axes start at zero.
+  gp += with_rss ? fmt::format("set multiplot layout 2,1 title '{}'\n", title)
+                 : fmt::format("set title '{}'\n", title);
+  gp +=
+      "set ylabel 'frames/s'\nset y2label 'p99 latency (us)'\nset ytics nomirror\n"
+      "set y2tics\nset yrange [0:*]\nset y2range [0:*]\n"
+      "plot '" +
+      dir +
+      "/sweep.csv' using 1:3 with linespoints title 'throughput (frames/s)', "
+      "'' using 1:6 axes x1y2 with linespoints title 'p99 (us)'\n";
   if (with_rss) {
-    gp << "unset y2label\nunset y2tics\nunset logscale y2\nset ytics mirror\n"
-       << "set ylabel 'server bytes/connection'\n"
-       << "plot '" << dir << "/sweep.csv' using 1:11 with linespoints title "
-       << "'server RSS bytes per connection'\nunset multiplot\n";
+    gp +=
+        "unset y2label\nunset y2tics\nset ytics mirror\nset yrange [0:*]\n"
+        "set ylabel 'server bytes/connection'\n"
+        "plot '" +
+        dir +
+        "/sweep.csv' using 1:11 with linespoints title "
+        "'server RSS bytes per connection'\nunset multiplot\n";
   }
-  gp.close();
-  // The terminal needs cairo; gnuplot-nox has it. Without gnuplot the CSV is still there.
-  const std::string command = fmt::format("gnuplot '{}' 2>&1", script);
-  if (std::system(command.c_str()) != 0) {
-    fmt::print(stderr, "ringwire-load: gnuplot failed; {}/sweep.csv has the data\n", dir);
-  }
+  draw_png(dir, "sweep", gp);
 }
 
 }  // namespace
@@ -147,13 +151,16 @@ int run_sweep(const SweepOptions& options) {
     json_points.push_back(std::move(j));
   }
   csv.close();
-  nlohmann::json sweep = {{"points", json_points}, {"machine", machine_json()}};
+  nlohmann::json sweep = json_header();
+  sweep.update({{"command_line", options.run.command_line},
+                {"points", json_points},
+                {"machine", machine_json()}});
   if (rss) {
     sweep["server_pid"] = options.server_pid;
     sweep["server_rss_baseline_bytes"] = rss_baseline;
   }
   write_json_file(options.out_dir + "/sweep.json", sweep);
-  write_plot(options.out_dir, rss);
+  write_plot(options, rss);
   fmt::print("wrote {0}/sweep.json {0}/sweep.csv {0}/sweep.png\n", options.out_dir);
   for (const Point& p : points) {
     if (!p.ok) return 1;

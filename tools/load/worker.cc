@@ -259,6 +259,10 @@ void Worker::shut_down() {
 void Worker::snapshot_live(LiveSnapshot& out) {
   out.live = stats_.live;
   stats_.live.reset();
+  if (!options_.hist_log_file.empty()) {
+    out.logged = stats_.logged;
+    stats_.logged.reset();
+  }
   out.frames_total = stats_.frames_total;
   out.errors = stats_.error_total();
   out.connections_open = stats_.connections_open;
