@@ -136,7 +136,7 @@ TEST(LoadBinary, VersionPrintsTheVersionCommitBuildTypeAndBackends) {
   EXPECT_TRUE(std::regex_match(
       r.out,
       std::regex(
-          R"(ringwire-load \d+\.\d+\.\d+ \(commit \S+, \w+; backends: epoll( io_uring)?\)\n)")))
+          R"(ringwire-load \d+\.\d+\.\d+ \(commit \S+, \w+; backends: epoll( io_uring)?( kqueue\(test-double\))?\)\n)")))
       << r.out;
 }
 
@@ -164,8 +164,9 @@ TEST(LoadBinary, NumericFlagsOutOfTheirBoundsAreRefusedWithTheBounds) {
       {{"--port", "70000"}, "--port: 70000 is not an integer from 1 to 65535"},
       {{"--size", "-1"}, "--size: -1 is not an integer from 0 to 1073741824"},
       {{"--threads", "5000"}, "--threads: 5000 is not an integer from 1 to 1024"},
-      {{"--duration", "nan"}, "--duration: nan is not a number of seconds from 0.001 to 31536000"},
-      {{"--warmup", "-1"}, "--warmup: -1 is not a number of seconds from 0 to 31536000"},
+      {{"--duration", "nan"}, "--duration: nan is not a duration from 0.001 to 31536000 seconds"},
+      {{"--duration", "0"}, "--duration: 0 is not a duration from 0.001 to 31536000 seconds"},
+      {{"--warmup", "-1"}, "--warmup: -1 is not a duration from 0 to 31536000 seconds"},
       {{"--connect-rate", "inf"}, "--connect-rate: inf is not a rate in connections/s from 0 to"},
       {{"sweep", "--connections", "1,0", "--out", "x"},
        "--connections: 0 is not an integer from 1"},

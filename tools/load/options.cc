@@ -49,18 +49,19 @@ std::optional<double> parse_duration(std::string_view text) {
 
 namespace {
 
-// A duration flag: "30s", "2m", "500ms" or seconds; `positive` refuses 0.
+// A duration flag: "30s", "2m", "500ms" or seconds, from `least` to a year (in seconds).
 CLI::Option* add_duration(CLI::App& app, const std::string& name, double& seconds,
-                          const std::string& help, bool positive) {
+                          const std::string& help, double least) {
   return app
       .add_option_function<std::string>(
           name,
-          [&seconds, name, positive](const std::string& text) {
+          [&seconds, name, least](const std::string& text) {
             const std::optional<double> parsed = parse_duration(text);
-            if (!parsed || (positive && *parsed <= 0) || *parsed > cli::kMaxSeconds) {
+            if (!parsed || *parsed < least || *parsed > cli::kMaxSeconds) {
               throw CLI::ValidationError(
-                  name, fmt::format("'{}' is not a{} duration (e.g. 30s, 2m, 500ms, or seconds)",
-                                    text, positive ? " positive" : ""));
+                  name, fmt::format("{} is not a duration from {} to {} seconds (e.g. 30s, 2m, "
+                                    "500ms, or seconds)",
+                                    text, least, cli::kMaxSeconds));
             }
             seconds = *parsed;
           },
@@ -123,9 +124,8 @@ void add_run_options(CLI::App& app, LoadOptions& o) {
       ->transform(cli::integer_from(0, cli::kMaxFrameLimit))
       ->capture_default_str();
   add_duration(app, "--duration", o.duration_s, "Measured time (30s, 2m, 500ms; bare: seconds)",
-               true);
-  add_duration(app, "--warmup", o.warmup_s, "Load before measuring (as --duration; 0: none)",
-               false);
+               0.001);
+  add_duration(app, "--warmup", o.warmup_s, "Load before measuring (as --duration; 0: none)", 0);
   app.add_option("--rate", o.rate,
                  "Open loop: frames/s in total on a fixed schedule per connection; latency is "
                  "measured from the scheduled send time (0: closed loop)")
