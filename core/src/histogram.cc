@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "ringwire/base64.h"
+
 namespace ringwire {
 
 namespace {
@@ -31,9 +33,6 @@ bool get_varint(std::span<const std::byte>& in, std::uint64_t& value) {
   }
   return false;
 }
-
-constexpr std::string_view kBase64Alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 }  // namespace
 
@@ -165,39 +164,12 @@ std::optional<Histogram> Histogram::decode(std::span<const std::byte> in) {
   return h;
 }
 
-std::string Histogram::encode_base64() const {
-  const std::string bytes = encode();
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (std::size_t i = 0; i < bytes.size(); i += 3) {
-    std::uint32_t group = std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16;
-    if (i + 1 < bytes.size()) group |= std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8;
-    if (i + 2 < bytes.size()) group |= static_cast<unsigned char>(bytes[i + 2]);
-    out.push_back(kBase64Alphabet[(group >> 18) & 63]);
-    out.push_back(kBase64Alphabet[(group >> 12) & 63]);
-    out.push_back(i + 1 < bytes.size() ? kBase64Alphabet[(group >> 6) & 63] : '=');
-    out.push_back(i + 2 < bytes.size() ? kBase64Alphabet[group & 63] : '=');
-  }
-  return out;
-}
+std::string Histogram::encode_base64() const { return ringwire::encode_base64(encode()); }
 
 std::optional<Histogram> Histogram::decode_base64(std::string_view text) {
-  std::vector<std::byte> bytes;
-  bytes.reserve(text.size() / 4 * 3);
-  std::uint32_t group = 0;
-  int bits = 0;
-  for (const char c : text) {
-    if (c == '=') break;
-    const auto pos = kBase64Alphabet.find(c);
-    if (pos == std::string_view::npos) return std::nullopt;
-    group = (group << 6) | static_cast<std::uint32_t>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes.push_back(static_cast<std::byte>((group >> bits) & 0xff));
-    }
-  }
-  return decode(bytes);
+  const std::optional<std::string> bytes = ringwire::decode_base64(text);
+  if (!bytes) return std::nullopt;
+  return decode(std::as_bytes(std::span(bytes->data(), bytes->size())));
 }
 
 }  // namespace ringwire

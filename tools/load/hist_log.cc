@@ -11,49 +11,15 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "ringwire/base64.h"
+
 namespace ringwire::load {
 
 namespace {
 
-constexpr std::string_view kAlphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr double kMaxValueUnitRatio = 1e6;  // ns -> ms, HdrHistogram's log default
 constexpr std::size_t kV2HeaderBytes = 40;
 constexpr std::uint32_t kSignificantDigits = 3;
-
-std::string base64(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (std::size_t i = 0; i < bytes.size(); i += 3) {
-    std::uint32_t v = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (i + 1 < bytes.size())
-      v |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    if (i + 2 < bytes.size()) v |= static_cast<unsigned char>(bytes[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += i + 2 < bytes.size() ? kAlphabet[v & 63] : '=';
-  }
-  return out;
-}
-
-std::optional<std::string> unbase64(std::string_view text) {
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const char c : text) {
-    if (c == '=') break;
-    const auto at = kAlphabet.find(c);
-    if (at == std::string_view::npos) return std::nullopt;
-    acc = (acc << 6) | static_cast<std::uint32_t>(at);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
 
 void put_be(std::string& out, std::uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xff);
@@ -178,11 +144,11 @@ std::string encode_hdr_compressed_base64(const Histogram& h) {
   put_be(out, kHdrV2CompressedCookie, 4);
   put_be(out, compressed.size(), 4);
   out += compressed;
-  return base64(out);
+  return encode_base64(out);
 }
 
 std::optional<Histogram> decode_hdr_compressed_base64(std::string_view text) {
-  const std::optional<std::string> bytes = unbase64(text);
+  const std::optional<std::string> bytes = decode_base64(text);
   if (!bytes || bytes->size() < 8 || get_be(*bytes, 0, 4) != kHdrV2CompressedCookie) {
     return std::nullopt;
   }
