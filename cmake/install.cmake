@@ -74,13 +74,17 @@ install(FILES README.md LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR} OPTIONAL)
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} FILES_MATCHING PATTERN "*.md")
 
 # The hook for deployment files (another part of the tree adds them): each deploy/systemd/NAME is
-# installed as a unit, NAME.in configured first with @CMAKE_INSTALL_FULL_BINDIR@ and the like.
+# installed as a unit, NAME.in configured first with @CMAKE_INSTALL_FULL_BINDIR@. That happens at
+# install time, so a unit names the binary where `cmake --install --prefix P` put it.
 file(GLOB unit_files CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/deploy/systemd/*)
 foreach(unit ${unit_files})
   get_filename_component(name ${unit} NAME)
   if(name MATCHES "^(.*)\\.in$")
-    configure_file(${unit} ${PROJECT_BINARY_DIR}/deploy/systemd/${CMAKE_MATCH_1} @ONLY)
-    set(unit ${PROJECT_BINARY_DIR}/deploy/systemd/${CMAKE_MATCH_1})
+    set(configured ${PROJECT_BINARY_DIR}/deploy/systemd/${CMAKE_MATCH_1})
+    install(CODE "
+      set(CMAKE_INSTALL_FULL_BINDIR \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
+      configure_file(\"${unit}\" \"${configured}\" @ONLY)")
+    set(unit ${configured})
   endif()
   install(FILES ${unit} DESTINATION ${RINGWIRE_SYSTEMD_UNIT_DIR})
 endforeach()

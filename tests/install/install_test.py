@@ -53,6 +53,12 @@ def check_layout(prefix):
     one("share/doc/ringwire/README.md")
     one("share/doc/ringwire/LICENSE")
     one("share/doc/ringwire/tuning.md")
+    server = os.path.realpath(os.path.join(prefix, "bin/ringwire-server"))
+    for unit in ("ringwire-server.service", "ringwire-server@.service"):
+        with open(one(f"lib/systemd/system/{unit}")) as text:
+            starts = [line for line in text if line.startswith("ExecStart=")]
+        expect(len(starts) == 1 and starts[0].split()[0] == f"ExecStart={server}",
+               f"{unit} runs the installed {server} (found {starts})")
     if shutil.which("help2man"):  # the build makes man pages when it finds help2man
         pages = {"ringwire-server.1": r"\-\-max\-frame", "ringwire-load.1": r"\-\-connections"}
         for page, flag in pages.items():  # help2man writes each dash as \-

@@ -138,8 +138,9 @@ TEST(SystemdNotifyTest, WithoutNotifySocketItStartsAndServes) {
   EXPECT_EQ(client.receive_frame().size(), 10u);
 }
 
+// The unit as shipped: deploy/systemd/NAME.in, which the install configures.
 std::string read_unit(const std::string& name) {
-  std::ifstream in(std::string(RINGWIRE_SOURCE_DIR "/deploy/systemd/") + name);
+  std::ifstream in(std::string(RINGWIRE_SOURCE_DIR "/deploy/systemd/") + name + ".in");
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
@@ -169,17 +170,14 @@ TEST(SystemdUnitsTest, SystemdAnalyzeVerifyPasses) {
   if (std::system("command -v systemd-analyze >/dev/null 2>&1") != 0) {
     GTEST_SKIP() << "systemd-analyze is not installed (tools/install-deps.sh installs systemd)";
   }
-  const std::filesystem::path source = RINGWIRE_SOURCE_DIR "/deploy/systemd";
   const std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("ringwire-units-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   for (const char* unit : {"ringwire-server.service", "ringwire-server@.service"}) {
-    std::ifstream in(source / unit);
-    ASSERT_TRUE(in) << (source / unit);
-    std::stringstream text;
-    text << in.rdbuf();
+    const std::string text = read_unit(unit);
+    ASSERT_NE(text.find("@CMAKE_INSTALL_FULL_BINDIR@/ringwire-server"), std::string::npos) << unit;
     std::ofstream(dir / unit) << std::regex_replace(
-        text.str(), std::regex("/usr/bin/ringwire-server"), RINGWIRE_SERVER_BINARY);
+        text, std::regex("@CMAKE_INSTALL_FULL_BINDIR@/ringwire-server"), RINGWIRE_SERVER_BINARY);
   }
   // --man=no: the man page the units name is installed with the package, not in the build tree.
   const std::string command = "cd '" + dir.string() +
