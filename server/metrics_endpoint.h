@@ -47,6 +47,8 @@ class MetricsEndpoint final : public AcceptHandler {
  private:
   class Request;
   void on_accepted(UniqueFd socket, const SocketAddress& peer) override;
+  // Out of descriptors is when an operator scrapes: answer on the listener's reserve descriptor.
+  bool serve_on_reserve() const override { return true; }
   void finished(Request& request);
 
   EventLoop& loop_;

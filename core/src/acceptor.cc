@@ -68,13 +68,19 @@ void Acceptor::pause_ended() {
 
 void Acceptor::shed_waiting_connections() {
   // With the reserve given up there is one descriptor free: take each waiting connection and close
-  // it at once (its descriptor is free again for the next).
+  // it at once (its descriptor is free again for the next) — or serve the first on it.
   reserve_.reset();
   for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
-    const int fd = ::accept4(socket_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    SocketAddress peer;
+    peer.length = sizeof peer.storage;
+    const int fd = ::accept4(socket_.get(), peer.get(), &peer.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       break;  // EAGAIN: the backlog is empty; EMFILE: another thread took the descriptor
+    }
+    if (handler_.serve_on_reserve()) {
+      handler_.on_accepted(UniqueFd(fd), peer);
+      return;  // the reserve is in use: pause_ended() takes it back
     }
     ::close(fd);
     stats_.connections_shed.add();

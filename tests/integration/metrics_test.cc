@@ -6,12 +6,15 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include "ringwire/stats.h"
 #include "support/server_process.h"
@@ -19,6 +22,8 @@
 
 namespace ringwire::test {
 namespace {
+
+using namespace std::chrono_literals;
 
 // The port in the server's "metrics on http://HOST:PORT/metrics" line; 0 if none came.
 std::uint16_t metrics_port(ServerProcess& server, const std::string& host = "127.0.0.1") {
@@ -193,6 +198,38 @@ TEST(MetricsTest, HealthzIs200WhileServingAnd503WhileDraining) {
 
   client.close();  // the last connection goes: the drain ends
   EXPECT_EQ(server.wait_exit(), 0);
+}
+
+// With every descriptor in use, a scrape is still answered (on the listener's reserve descriptor),
+// and what it shows is the shedding going on.
+TEST(MetricsTest, ScrapeIsAnsweredWhileTheDescriptorTableIsFull) {
+  constexpr std::uint64_t kDescriptorLimit = 64;
+  ServerProcess server({"--port", "0", "--metrics-port", "0", "--threads", "1"},
+                       {.max_open_files = kDescriptorLimit});
+  const std::uint16_t port = server.ready_port();
+  ASSERT_NE(port, 0);
+  const std::uint16_t metrics = metrics_port(server);
+  ASSERT_NE(metrics, 0);
+  // Fill the table: connect until the server sheds one instead of serving it.
+  std::vector<std::unique_ptr<TestClient>> held;
+  for (;;) {
+    ASSERT_LT(held.size(), kDescriptorLimit) << "the server never ran out of descriptors";
+    auto client = std::make_unique<TestClient>(port, "127.0.0.1", 5s);
+    if (!echoes(*client, random_payload(10, held.size()))) break;
+    held.push_back(std::move(client));
+  }
+  for (int i = 0; i < 3; ++i) {
+    const std::string response = http(metrics, "GET /metrics HTTP/1.0\r\n\r\n");
+    ASSERT_TRUE(response.starts_with("HTTP/1.0 200 OK\r\n")) << "scrape " << i << ": " << response;
+    EXPECT_GE(sum_over_loops(body_of(response), "ringwire_connections_shed_total"), 1) << response;
+    EXPECT_EQ(sum_over_loops(body_of(response), "ringwire_connections_open"),
+              static_cast<double>(held.size()))
+        << response;
+  }
+  held.clear();  // and the server recovers
+  TestClient client(port);
+  client.send_frame(random_payload(10, 1));
+  EXPECT_EQ(client.receive_frame().size(), 10u);
 }
 
 TEST(MetricsTest, MetricsBindPutsTheEndpointOnItsOwnAddress) {

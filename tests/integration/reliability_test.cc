@@ -32,15 +32,6 @@ using std::chrono::steady_clock;
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
 // True when `client` gets `payload` echoed back; false when the server closed it instead.
-bool echoes(TestClient& client, const Bytes& payload) {
-  try {
-    client.send_frame(payload);
-    return client.receive_frame() == payload;
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
 int count_lines_with(const std::string& text, std::string_view needle) {
   std::istringstream lines(text);
   int count = 0;

@@ -110,4 +110,13 @@ bool TestClient::wait_closed() {
 
 void TestClient::shutdown_write() { ::shutdown(socket_.get(), SHUT_WR); }
 
+bool echoes(TestClient& client, const Bytes& payload) {
+  try {
+    client.send_frame(payload);
+    return client.receive_frame() == payload;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 }  // namespace ringwire::test

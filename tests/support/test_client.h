@@ -44,4 +44,8 @@ class TestClient {
   UniqueFd socket_;
 };
 
+// Sends `payload` as a frame and reads one back: true when it is the same (false on a close, a
+// reset or a timeout: how a client sees a shed connection).
+bool echoes(TestClient& client, const Bytes& payload);
+
 }  // namespace ringwire::test

@@ -6,7 +6,8 @@
 // When the process is out of descriptors (EMFILE/ENFILE) the connection at the head of the
 // backlog would keep the socket readable and spin the loop, so the Acceptor frees its reserve
 // descriptor, accepts and closes the connections waiting in the backlog (their peers see a prompt
-// close, not a hang), and tells its caller to stop watching the socket for kPause. Failures are
+// close, not a hang; a handler may instead serve the first of them on it: serve_on_reserve()),
+// and tells its caller to stop watching the socket for kPause. Failures are
 // counted and logged at most once per interval.
 
 #include <chrono>
@@ -21,6 +22,10 @@ namespace ringwire {
 class AcceptHandler {
  public:
   virtual void on_accepted(UniqueFd socket, const SocketAddress& peer) = 0;
+  // True: when the table is full, the first waiting connection is served on the reserve
+  // descriptor instead of shed (the metrics endpoint: a scrape is wanted most just then). The
+  // reserve is taken back when the pause ends, if that connection has closed by then.
+  virtual bool serve_on_reserve() const { return false; }
 
  protected:
   ~AcceptHandler() = default;
