@@ -21,7 +21,6 @@ Connection::~Connection() {
 }
 
 void Connection::start() {
-  set_no_delay(socket_.get());
   token_ = ctx_.loop.add_io(socket_.get(), Interest::kRead, *this);
   session_.start();
   settle();

@@ -31,7 +31,6 @@ UringConnection::~UringConnection() {
 }
 
 void UringConnection::start() {
-  set_no_delay(socket_.get());
   token_ = ctx_.loop.add_io(socket_.get(), Interest::kNone, *this);  // completions only
   session_.start();
   settle();

@@ -56,7 +56,8 @@ std::vector<UniqueFd> make_reuseport_listeners(SocketAddress& address, std::size
 std::vector<UniqueFd> adopt_listeners(std::span<const int> fds, std::size_t count,
                                       SocketAddress& address);
 
-void set_no_delay(int fd);  // TCP_NODELAY: small replies go out at once
+// TCP_NODELAY: small replies go out at once. Set on a listener, its accepted sockets inherit it.
+void set_no_delay(int fd);
 
 // For blocking sockets (tests, the benchmarks' floor pair): all of `out` / all of `in`, retrying
 // short transfers; false at EOF or on an error.
