@@ -20,8 +20,8 @@ bool out_of_descriptors(int error) { return error == EMFILE || error == ENFILE; 
 Acceptor::Acceptor(UniqueFd socket, AcceptHandler& handler, LoopStats& stats)
     : socket_(std::move(socket)), reserve_(open_reserve()), handler_(handler), stats_(stats) {}
 
-Acceptor::Result Acceptor::accept_waiting(TimePoint now) {
-  for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
+Acceptor::Result Acceptor::accept_waiting(TimePoint now, int limit) {
+  for (int i = 0; i < limit; ++i) {
     SocketAddress peer;
     peer.length = sizeof peer.storage;
     const int fd = ::accept4(socket_.get(), peer.get(), &peer.length, SOCK_NONBLOCK | SOCK_CLOEXEC);

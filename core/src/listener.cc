@@ -10,7 +10,8 @@ Listener::Listener(EventLoop& loop, UniqueFd socket, AcceptHandler& handler, Loo
     : loop_(loop), acceptor_(std::move(socket), handler, stats) {}
 
 Listener::~Listener() {
-  close();
+  // The handler may be gone already: nothing is handed to it from here.
+  stop_accepting(false);
   // Still waiting for the cancelled accept's last completion: the loop is going away with us.
   if (token_ != 0) loop_.remove_io(token_);
 }
@@ -24,7 +25,9 @@ void Listener::start() {
   }
 }
 
-void Listener::close() {
+void Listener::close() { stop_accepting(true); }
+
+void Listener::stop_accepting(bool take_woken) {
   if (!acceptor_.open()) return;
   loop_.cancel_timer(resume_timer_);
   resume_timer_ = kNoTimer;
@@ -32,6 +35,12 @@ void Listener::close() {
     // After this the kernel accepts nothing more on the socket; completions already on their way
     // (sockets it accepted) still come to on_io, which closes them, until the last one.
     loop_.cancel_all_now(token_);
+    // io_uring's accept waits on the socket exclusively: an arriving connection wakes one waiting
+    // accept only, and the one just cancelled may have been woken for connections it never took.
+    // Where the socket listens on elsewhere (a handover's successor), nothing wakes the other
+    // accepts for them: they would wait in the backlog until the next connection arrives. So they
+    // are taken here, and drained with the rest.
+    if (take_woken) acceptor_.accept_waiting(loop_.now(), kListenBacklog);
   } else if (token_ != 0) {
     loop_.remove_io(token_);
     token_ = 0;
