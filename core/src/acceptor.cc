@@ -24,8 +24,8 @@ Acceptor::Acceptor(UniqueFd socket, AcceptHandler& handler, LoopStats& stats)
   set_no_delay(socket_.get());
 }
 
-Acceptor::Result Acceptor::accept_waiting(TimePoint now) {
-  for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
+Acceptor::Result Acceptor::accept_waiting(TimePoint now, int limit) {
+  for (int i = 0; i < limit; ++i) {
     SocketAddress peer;
     peer.length = sizeof peer.storage;
     const int fd = ::accept4(socket_.get(), peer.get(), &peer.length, SOCK_NONBLOCK | SOCK_CLOEXEC);

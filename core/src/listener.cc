@@ -1,7 +1,5 @@
 #include "ringwire/listener.h"
 
-#include <unistd.h>
-
 #include <cerrno>
 
 namespace ringwire {
@@ -10,7 +8,8 @@ Listener::Listener(EventLoop& loop, UniqueFd socket, AcceptHandler& handler, Loo
     : loop_(loop), acceptor_(std::move(socket), handler, stats) {}
 
 Listener::~Listener() {
-  close();
+  // The handler may be gone already: nothing is handed to it from here.
+  stop_accepting(false);
   // Still waiting for the cancelled accept's last completion: the loop is going away with us.
   if (token_ != 0) loop_.remove_io(token_);
 }
@@ -24,14 +23,22 @@ void Listener::start() {
   }
 }
 
-void Listener::close() {
+void Listener::close() { stop_accepting(true); }
+
+void Listener::stop_accepting(bool take_woken) {
   if (!acceptor_.open()) return;
   loop_.cancel_timer(resume_timer_);
   resume_timer_ = kNoTimer;
   if (armed_) {
     // After this the kernel accepts nothing more on the socket; completions already on their way
-    // (sockets it accepted) still come to on_io, which closes them, until the last one.
+    // (sockets it accepted) still come to on_io, which hands them over, until the last one.
     loop_.cancel_all_now(token_);
+    // io_uring's accept waits on the socket exclusively: an arriving connection wakes one waiting
+    // accept only, and the one just cancelled may have been woken for connections it never took.
+    // Where the socket listens on elsewhere (a handover's successor), nothing wakes the other
+    // accepts for them: they would wait in the backlog until the next connection arrives. So they
+    // are taken here, and drained with the rest.
+    if (take_woken) acceptor_.accept_waiting(loop_.now(), kListenBacklog);
   } else if (token_ != 0) {
     loop_.remove_io(token_);
     token_ = 0;
@@ -57,8 +64,10 @@ void Listener::on_io(const Event& event) {
 void Listener::on_accept_completion(const Event& event) {
   const bool last = (event.flags & kEventMore) == 0;
   if (last) armed_ = false;
-  if (!acceptor_.open()) {  // closed: what the kernel accepted meanwhile is closed (UniqueFd)
-    if (event.result >= 0) ::close(event.result);
+  if (!acceptor_.open()) {
+    // Closed (draining): a socket the kernel accepted before the cancel, whose completion was still
+    // on its way, is served and drained like the rest: closing it would reset its peer's request.
+    if (event.result >= 0) acceptor_.accepted(UniqueFd(event.result));
     if (last) {
       loop_.remove_io(token_);
       token_ = 0;

@@ -38,7 +38,6 @@
 #include <fstream>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -270,13 +269,6 @@ TEST_P(RollingRestartTest, UnderLoadNoResetNoRefusalEveryFrameAnswered) {
                         colon == std::string::npos ? "" : name.substr(colon + 1)};
   if (!variant.backend.empty() && std::ranges::count(available_backends(), variant.backend) == 0) {
     GTEST_SKIP() << "backend " << variant.backend << " is not available here";
-  }
-  if (variant.backend == "io_uring" &&
-      std::string_view(RINGWIRE_SANITIZE).find("thread") != std::string_view::npos) {
-    // Known, not fixed: under TSan's timing, about one run in three sees a connection of a
-    // draining io_uring server get no reply for 5 s (release and ASan pass). Issue 9 is open on it.
-    GTEST_SKIP()
-        << "native:io_uring under TSan: a known 5 s reply stall during the drain (issue 9)";
   }
   const char* mode_env = std::getenv("RINGWIRE_TEST_RESTART_MODE");
   const std::string mode = mode_env != nullptr ? mode_env : "handover";

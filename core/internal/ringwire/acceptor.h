@@ -48,8 +48,9 @@ class Acceptor {
 
   Acceptor(UniqueFd socket, AcceptHandler& handler, LoopStats& stats);
 
-  // The socket is readable: accepts what is waiting. The handler may close() the Acceptor.
-  Result accept_waiting(TimePoint now);
+  // The socket is readable: accepts what is waiting, at most `limit`. The handler may close() the
+  // Acceptor.
+  Result accept_waiting(TimePoint now, int limit = kMaxAcceptsPerWakeup);
   // Completion form (a multishot accept): the kernel accepted `socket` for us, or failed with
   // `error` (counted, logged, and for lack of descriptors the backlog is shed: kPauseAccepting).
   void accepted(UniqueFd socket);

@@ -9,7 +9,12 @@
 // watching: each completion is one accepted socket, and it is armed again only after a completion
 // without IORING_CQE_F_MORE (the kernel ends it on any error: out of descriptors ends it, so
 // shedding and the pause work as above, with no spin). Closing cancels it, and the registration
-// lives until its last completion, so a socket the kernel accepted meanwhile is closed, not lost.
+// lives until its last completion, so a socket the kernel accepted meanwhile is still handed over
+// (the loop drains it), not lost.
+// That accept waits exclusively (one waiter woken per arriving connection), so closing also takes
+// the connections waiting in the backlog, whose wake-up the cancelled accept may have had: where
+// the socket listens on in another process (listener handover), they would otherwise wait there
+// until some later connection woke its accept.
 
 #include "ringwire/acceptor.h"
 #include "ringwire/event_loop.h"
@@ -34,6 +39,8 @@ class Listener final : public IoHandler {
   static constexpr std::uint8_t kAccept = 1;  // the multishot accept's op tag
 
   void on_accept_completion(const Event& event);
+  // close(); `take_woken`: hand the handler what waits in the backlog (completion form).
+  void stop_accepting(bool take_woken);
   void arm();
   void pause_accepting();
 
