@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace ringwire {
@@ -73,6 +74,30 @@ bool PassThrough::splice_in(FrameSession& session, int socket) {
     spill(session);  // the frame alone filled the pipe's slots
   }
   return false;
+}
+
+std::size_t PassThrough::feed(FrameSession& session, std::span<const std::byte> bytes) {
+  const std::size_t want = std::min(bytes.size(), session.in_transit());
+  for (;;) {
+    const ssize_t n = ::write(pipe_.write_fd(), bytes.data(), want);
+    if (n > 0) {
+      session.passed_in(static_cast<std::size_t>(n));
+      return static_cast<std::size_t>(n);
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) {
+      session.failed();  // a pipe that refuses bytes it has room for: cannot go on
+      return 0;
+    }
+    break;
+  }
+  // The pipe's slots are full.
+  if (session.pipe_owed() > 0) {
+    session.channel_full();  // sending the owed bytes makes room
+  } else {
+    spill(session);  // the frame alone filled them: it finishes in the ring
+  }
+  return 0;
 }
 
 // Reads the frame's bytes back from the pipe into the ring, which then holds the whole frame so

@@ -1,7 +1,8 @@
 #pragma once
 // PassThrough: the splice(2) side of a transport that passes large echoed frames through a pipe
 // (the session decides which, see frame_session.h), shared by the readiness transport
-// (Connection). Owns the pipe lent by the loop's PipePool while the
+// (Connection) and the completion one (UringConnection, which stops its receive and works on
+// readiness while a frame passes through). Owns the pipe lent by the loop's PipePool while the
 // session's channel needs one. Loop thread only. Nothing protocol-shaped lives here: it moves
 // bytes socket -> pipe -> socket and tells the session; the caller decides what runs next.
 //
@@ -10,11 +11,14 @@
 //   splice_in():  a frame in transit is spliced in (session.passed_in()); if the pipe's slots run
 //                 out before the frame is whole, its bytes are read back into the ring (a "spill",
 //                 session.spill_room())
+//   feed():       bytes of the frame in transit that the transport already holds in user space
+//                 (a completion receive took them before the header was seen) are written in
 //   splice_out(): the pipe's owed bytes, once the ring's are sent (session.pipe_ready())
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 
 #include "ringwire/frame_session.h"
 #include "ringwire/pipe_pool.h"
@@ -41,6 +45,11 @@ class PassThrough {
   Peek peek(FrameSession& session, int socket, const std::function<void()>& send_first);
   // Moves the frame in transit from the socket into the pipe. Returns whether to read again now.
   bool splice_in(FrameSession& session, int socket);
+  // Writes bytes of the frame in transit (at most session.in_transit()) into the pipe; returns how
+  // many it took. Fewer when the pipe is full: the session was told (channel full: wait for the
+  // sends) or the frame was spilled into the ring, where the rest then goes.
+  std::size_t feed(FrameSession& session, std::span<const std::byte> bytes);
+
   enum class Out : std::uint8_t { kAll, kBlocked, kStopped };
   // Sends the pipe's ready bytes: all of them, or the socket is full (wait until writable), or it
   // failed (the session was told).
