@@ -27,7 +27,8 @@
 // bytes go out by splice once the ring's sendmsg is done (a poll for writable when the socket is
 // full). Bytes of the frame that the receive took before its header was decoded (it runs until
 // its cancel lands) are written into the pipe behind the frame's first bytes (PassThrough::feed),
-// so the order holds. Measured against splice as io_uring operations in bench/RESULTS.md.
+// so the order holds. Not IORING_OP_SPLICE: the kernel runs every splice request in an io-wq
+// worker thread, a thread hop per splice (bench/RESULTS.md).
 //
 // Teardown with operations in flight cancels them synchronously (EventLoop::cancel_all_now) before
 // the rings are handed back and the socket closed: the kernel never writes into memory that was
