@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <tuple>
 #include <utility>
 
 #include "ringwire/log.h"
@@ -94,16 +95,16 @@ void UringConnection::settle() {
     session_.settle();
   }
   if (!session_.closed()) {
-    send_step();
     // A splice out frees the channel and decoding resumes behind it (it may start a frame passing
-    // through): what waits for room goes in now, for no later event may come. Until neither moves.
-    while (!session_.closed() && !pending_.empty()) {
-      const std::size_t waiting = pending_.size();
+    // through, or find an error and go on to linger, where waiting bytes are dropped): what waits
+    // for room goes in now, for no later event may come. Until nothing moves.
+    for (;;) {
+      send_step();
+      if (session_.closed() || pending_.empty()) break;
+      const auto before = std::tuple(pending_.size(), session_.pipe_bytes(), session_.state());
       deliver_pending();
       session_.settle();
-      const std::size_t channel = session_.pipe_bytes();
-      send_step();
-      if (pending_.size() == waiting && session_.pipe_bytes() == channel) break;
+      if (std::tuple(pending_.size(), session_.pipe_bytes(), session_.state()) == before) break;
     }
   }
   if (!session_.closed()) receive_step();  // may close the session (no ring could be had)
