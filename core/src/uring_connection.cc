@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <tuple>
 #include <utility>
 
 #include "ringwire/log.h"
@@ -14,7 +15,11 @@ namespace ringwire {
 
 UringConnection::UringConnection(ConnectionContext& context, UniqueFd socket,
                                  const SocketAddress& peer)
-    : ctx_(context), socket_(std::move(socket)), peer_(peer), session_(context.session, *this) {}
+    : ctx_(context),
+      socket_(std::move(socket)),
+      peer_(peer),
+      session_(context.session, *this),
+      pass_(context.pipes, context.pass_through) {}
 
 UringConnection::~UringConnection() {
   // Normally settle() released everything; this covers destruction of a live connection (the
@@ -28,6 +33,7 @@ UringConnection::~UringConnection() {
                                     peer_.to_string(), error.what());
   }
   ctx_.loop.remove_io(token_);
+  pass_.release(session_);
 }
 
 void UringConnection::start() {
@@ -39,7 +45,11 @@ void UringConnection::start() {
 // ---- entry points: each ends with settle() ----
 
 void UringConnection::on_io(const Event& event) {
-  if ((event.flags & kEventCompletion) == 0) return;
+  if ((event.flags & kEventCompletion) == 0) {
+    on_ready(event);
+    settle();
+    return;
+  }
   switch (event.op) {
     case kRecv:
       on_received(event);
@@ -84,10 +94,21 @@ void UringConnection::settle() {
     session_.settle();
   }
   if (!session_.closed()) {
-    send_step();
-    receive_step();  // may close the session (no ring could be had)
+    // A splice out frees the channel and decoding resumes behind it (it may start a frame passing
+    // through, or find an error and go on to linger, where waiting bytes are dropped): what waits
+    // for room goes in now, for no later event may come. Until nothing moves.
+    for (;;) {
+      send_step();
+      if (session_.closed() || pending_.empty()) break;
+      const auto before = std::tuple(pending_.size(), session_.pipe_bytes(), session_.state());
+      deliver_pending();
+      session_.settle();
+      if (std::tuple(pending_.size(), session_.pipe_bytes(), session_.state()) == before) break;
+    }
   }
+  if (!session_.closed()) receive_step();  // may close the session (no ring could be had)
   if (!session_.closed()) {
+    pass_.settle(session_);
     if (session_.deadline() != timer_deadline_) {
       ctx_.loop.cancel_timer(timer_);
       timer_ = kNoTimer;
@@ -107,6 +128,7 @@ void UringConnection::settle() {
   std::vector<std::byte>().swap(pending_);
   ctx_.loop.remove_io(token_);  // completions still on their way are dropped by generation
   token_ = 0;
+  pass_.release(session_);
   session_.release();  // counted before the socket closes, so whoever sees the close sees it
   socket_.reset();
   ctx_.on_closed(*this);  // destroys this connection: nothing may follow
@@ -116,15 +138,64 @@ void UringConnection::settle() {
 
 void UringConnection::receive_step() {
   const bool wanted = session_.wants_read() && pending_.empty() && !eof_;
-  if (wanted && !receiving_) {
+  const bool splicing = passing();
+  if (wanted && !splicing && !receiving_) {
     ctx_.loop.submit_recv_multishot(token_, kRecv);
     receiving_ = true;
-  } else if (!wanted && receiving_ && !stopping_) {
-    // Backpressure, flushing, or bytes waiting for room: the socket keeps what comes meanwhile
-    // (what the receive already took arrives before its last completion, into pending_).
+  } else if ((!wanted || splicing) && receiving_ && !stopping_) {
+    // Backpressure, flushing, bytes waiting for room, or a frame passing through: the socket keeps
+    // what comes meanwhile (what the receive already took arrives before its last completion).
     ctx_.loop.submit_cancel(token_, kRecv);
     stopping_ = true;
   }
+  // Readiness only once the receive is over: it may still hold bytes that come first.
+  Interest interest = wanted && splicing && !receiving_ ? Interest::kRead : Interest::kNone;
+  if (want_write_) interest = interest | Interest::kWrite;
+  ctx_.loop.set_interest(token_, interest);
+}
+
+// A poll's event, while a frame passes through (see uring_connection.h).
+void UringConnection::on_ready(const Event& event) {
+  if (event.flags & kEventError) {
+    session_.failed();
+    return;
+  }
+  if (event.flags & kEventWritable) {
+    want_write_ = false;
+    send_step();
+  }
+  if (event.flags & (kEventReadable | kEventHangup)) read_ready();
+}
+
+// As Connection::read_step does, while the receive is stopped; a frame that does not pass through
+// (PassThrough::Peek::kRead) is left to the receive, which settle() arms again.
+void UringConnection::read_ready() {
+  for (int i = 0; i < Connection::kMaxReadsPerWakeup; ++i) {
+    if (session_.closed() || !session_.wants_read() || !passing() || receiving_ ||
+        !pending_.empty()) {
+      break;
+    }
+    bool more = false;
+    if (session_.in_transit() > 0) {
+      more = pass_.splice_in(session_, socket_.get());
+    } else {
+      switch (pass_.peek(session_, socket_.get(), [this] { send_step(); })) {
+        case PassThrough::Peek::kPassing:
+          more = pass_.splice_in(session_, socket_.get());
+          break;
+        case PassThrough::Peek::kRetry:
+          more = true;
+          break;
+        case PassThrough::Peek::kWait:
+        case PassThrough::Peek::kRead:
+          break;
+      }
+    }
+    // Whole frames gather in the pipe while large frames stream in, and go out together.
+    if (!session_.peek_next()) send_step();
+    if (!more) break;
+  }
+  send_step();
 }
 
 void UringConnection::on_received(const Event& event) {
@@ -151,6 +222,15 @@ void UringConnection::on_received(const Event& event) {
 
 std::span<const std::byte> UringConnection::deliver(std::span<const std::byte> bytes) {
   while (!bytes.empty() && !session_.closed()) {
+    if (session_.in_transit() > 0) {
+      // The receive took bytes of a frame that passes through: they follow its first ones.
+      const std::size_t n = pass_.feed(session_, bytes);
+      bytes = bytes.subspan(n);
+      if (n == 0 && session_.in_transit() > 0) break;  // the pipe is full until sends make room
+      continue;
+    }
+    // The next header is here, not in the socket: no peeking.
+    if (session_.peek_next()) session_.stop_peeking();
     const std::span<std::byte> room = session_.read_room();
     if (room.empty()) break;  // backpressure, or the ring is full of replies owed
     const std::size_t n = std::min(room.size(), bytes.size());
@@ -179,22 +259,34 @@ void UringConnection::deliver_pending() {
 // ---- sending ----
 
 // One sendmsg in flight carrying everything owed; what becomes owed meanwhile waits for it, so
-// order is kept and the bytes in flight stay where they are.
+// order is kept and the bytes in flight stay where they are. The pipe's bytes follow the ring's.
 void UringConnection::send_step() {
-  if (send_bytes_ > 0 || session_.closed()) return;
-  const FrameSession::Owed owed = session_.owed();
-  if (owed.count == 0) return;
-  for (std::size_t i = 0; i < owed.count; ++i) {
-    // sendmsg only reads through the iovec, which has no const.
-    iov_[i].iov_base = const_cast<std::byte*>(owed.spans[i].data());
-    iov_[i].iov_len = owed.spans[i].size();
+  while (send_bytes_ == 0 && !session_.closed()) {
+    const FrameSession::Owed owed = session_.owed();
+    if (owed.count == 0) {
+      if (session_.pipe_ready() == 0 || want_write_) return;
+      const PassThrough::Out out = pass_.splice_out(session_, socket_.get());
+      if (out != PassThrough::Out::kAll) {
+        want_write_ = out == PassThrough::Out::kBlocked;
+        return;
+      }
+      continue;  // sent: decoding may have gone on behind it
+    }
+    for (std::size_t i = 0; i < owed.count; ++i) {
+      // sendmsg only reads through the iovec, which has no const.
+      iov_[i].iov_base = const_cast<std::byte*>(owed.spans[i].data());
+      iov_[i].iov_len = owed.spans[i].size();
+    }
+    message_ = msghdr{};
+    message_.msg_iov = iov_;
+    message_.msg_iovlen = owed.count;
+    // A frame's ring prefix followed by its pipe bytes: let TCP fill segments across the two.
+    send_flags_ = kSendFlags | (session_.pipe_owed() > 0 ? MSG_MORE : 0);
+    ctx_.loop.submit_sendmsg(token_, message_, send_flags_, kSend);
+    send_bytes_ = owed.bytes;
+    session_.sending(owed.bytes);
+    return;
   }
-  message_ = msghdr{};
-  message_.msg_iov = iov_;
-  message_.msg_iovlen = owed.count;
-  ctx_.loop.submit_sendmsg(token_, message_, kSendFlags, kSend);
-  send_bytes_ = owed.bytes;
-  session_.sending(owed.bytes);
 }
 
 void UringConnection::on_sent(std::int32_t result) {
@@ -203,7 +295,7 @@ void UringConnection::on_sent(std::int32_t result) {
     // Nothing was taken. Seen after a short send on a non-blocking AF_UNIX socket: the kernel's
     // retry of the rest ran where it could not wait. A fresh submission waits for room (the
     // kernel polls the socket), so send the same bytes again.
-    ctx_.loop.submit_sendmsg(token_, message_, kSendFlags, kSend);
+    ctx_.loop.submit_sendmsg(token_, message_, send_flags_, kSend);
     send_bytes_ = bytes;
     return;
   }
@@ -224,7 +316,7 @@ void UringConnection::on_sent(std::int32_t result) {
   iov_[first].iov_len -= skip;
   if (first == 1) iov_[0] = iov_[1];
   message_.msg_iovlen -= first;
-  ctx_.loop.submit_sendmsg(token_, message_, kSendFlags, kSend);
+  ctx_.loop.submit_sendmsg(token_, message_, send_flags_, kSend);
   send_bytes_ = bytes - sent;
 }
 

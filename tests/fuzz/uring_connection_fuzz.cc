@@ -5,7 +5,8 @@
 // The server side: one UringConnection on an io_uring EventLoop, with the loop's RingPool, so
 // every chunking, pipelining, short send (a small socket buffer), backpressure (small water
 // marks: the receive is cancelled and armed again, bytes wait in the connection), half-close and
-// drain (the receive cancelled to learn the socket is empty) the fuzzer can find reaches it. It
+// drain (the receive cancelled to learn the socket is empty) and pass-through (large echoed
+// frames: the receive stopped, splice on readiness) the fuzzer can find reaches it. It
 // must also hand back every ring it borrowed. Where this kernel has no io_uring completion form,
 // every input passes untested (the target says so once).
 
@@ -25,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!usable) return 0;
   run_input(data, size, [](ServerSetup setup) -> std::unique_ptr<ServerSide> {
     return std::make_unique<NativeSide<ringwire::UringConnection>>(
-        NativeLoop{*fixture.loop, fixture.rings, fixture.pipes, /*pass_through=*/false},
+        NativeLoop{*fixture.loop, fixture.rings, fixture.pipes, /*pass_through=*/true},
         std::move(setup));
   });
   return 0;

@@ -323,11 +323,8 @@ TEST_P(EchoTest, DrainAnswersFramesAlreadySentThenClosesAndRefusesNewConnections
 
 // ---- large frames: the native engine passes them through a pipe (splice), see connection.h ----
 
-// The native readiness transport passes large frames through; the io_uring completion transport
-// does not (yet): it receives them into the ring.
-bool passes_through(const std::string& variant) {
-  return variant.starts_with("native") && variant != "native:io_uring";
-}
+// Both native transports (readiness, and the io_uring completion one) pass large frames through.
+bool passes_through(const std::string& variant) { return variant.starts_with("native"); }
 
 // Frames of these sizes, header included, are passed through by the native engine.
 constexpr std::size_t kLargeFrame = 100 * 1024;

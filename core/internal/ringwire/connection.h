@@ -10,14 +10,12 @@
 //   every event ends in settle(): session.settle(), interest, the timer, or teardown once closed.
 //
 // Pass-through (the session allows it for large frames of a service that echoes every frame):
-// the frame's bytes move socket -> pipe -> socket with splice(2), never copied to or from user
-// space (half of a large echo's CPU is those two copies).
-//   - Read step: right after a passed-through frame the next header is peeked with MSG_PEEK so
-//     a large frame goes to the pipe whole (session.peeked()); a frame in transit is spliced in
-//     (session.passed_in()); if the pipe's slots run out before the frame is whole, its bytes are
-//     read back into the ring (a "spill", session.spill_room()).
-//   - Send step: the pipe's owed bytes follow the ring's (session.pipe_ready(), passed_out()),
-//     the ring prefix sent with MSG_MORE so TCP fills segments across the two.
+// the frame's bytes move socket -> pipe -> socket with splice(2) (PassThrough, pass_through.h),
+// never copied to or from user space (half of a large echo's CPU is those two copies).
+//   - Read step: right after a passed-through frame the next header is peeked (pass_.peek()); a
+//     frame in transit is spliced in (pass_.splice_in()).
+//   - Send step: the pipe's owed bytes follow the ring's (pass_.splice_out()), the ring prefix
+//     sent with MSG_MORE so TCP fills segments across the two.
 
 #include <cstddef>
 #include <functional>
@@ -26,6 +24,7 @@
 #include "ringwire/frame_session.h"
 #include "ringwire/native_connection.h"
 #include "ringwire/net.h"
+#include "ringwire/pass_through.h"
 #include "ringwire/pipe_pool.h"
 
 namespace ringwire {
@@ -72,10 +71,7 @@ class Connection final : public NativeConnection, public IoHandler, private Sess
   void read_step();
   bool receive_once();
   bool peek_header();
-  bool splice_in();
-  void spill();
   void send_step();
-  bool splice_out();
   void on_timer();
   // Every entry point ends here: interest and timer from the session's state, or, once closed,
   // releases everything and calls on_closed (which destroys us) as its very last step.
@@ -86,7 +82,7 @@ class Connection final : public NativeConnection, public IoHandler, private Sess
   SocketAddress peer_;
   FrameSession session_;
   IoToken token_ = 0;
-  Pipe pipe_;
+  PassThrough pass_;
   bool want_write_ = false;  // a send was partial: wait for the socket to drain
   TimerId timer_ = kNoTimer;
   TimePoint timer_deadline_ = TimePoint::max();

@@ -19,10 +19,21 @@
 //   every completion, timer and owner call ends in settle(): session.settle(), the next send and
 //   receive, the timer, or teardown once closed.
 //
+// Pass-through (large frames of a service that echoes every frame, decided by the session as for
+// the readiness transport, connection.h): while a frame passes through (session.in_transit()) or
+// the next header is to be peeked (session.peek_next()), the multishot receive is stopped and the
+// connection works on readiness, as Connection does (PassThrough, pass_through.h): a poll for
+// readable on the same registration, then synchronous splice(2) socket -> pipe; the pipe's owed
+// bytes go out by splice once the ring's sendmsg is done (a poll for writable when the socket is
+// full). Bytes of the frame that the receive took before its header was decoded (it runs until
+// its cancel lands) are written into the pipe behind the frame's first bytes (PassThrough::feed),
+// so the order holds. Not IORING_OP_SPLICE: the kernel runs every splice request in an io-wq
+// worker thread, a thread hop per splice (bench/RESULTS.md).
+//
 // Teardown with operations in flight cancels them synchronously (EventLoop::cancel_all_now) before
 // the rings are handed back and the socket closed: the kernel never writes into memory that was
 // given back. The usual closes (the peer's EOF or reset) find nothing in flight and cost nothing.
-// Shutting the write side is a plain shutdown(2). Pass-through (splice) is not used here.
+// Shutting the write side is a plain shutdown(2).
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -36,6 +47,7 @@
 #include "ringwire/frame_session.h"
 #include "ringwire/native_connection.h"
 #include "ringwire/net.h"
+#include "ringwire/pass_through.h"
 
 namespace ringwire {
 
@@ -67,10 +79,16 @@ class UringConnection final : public NativeConnection, public IoHandler, private
   void shutdown_write() override;
   bool socket_empty() override;
   void send_owed() override;
+  std::size_t pass_through_capacity() override { return pass_.capacity(); }
   std::string peer_name() const override { return peer_.to_string(); }
 
   void on_received(const Event& event);
-  // Copies `bytes` into the session's input ring as far as it has room; returns what did not fit.
+  // While a frame passes through or the next header is to be peeked: readiness, not the receive.
+  bool passing() const { return session_.in_transit() > 0 || session_.peek_next(); }
+  void on_ready(const Event& event);
+  void read_ready();
+  // Hands `bytes` on in order: the frame in transit's to the pipe, the rest copied into the
+  // session's input ring as far as it has room; returns what did not fit.
   std::span<const std::byte> deliver(std::span<const std::byte> bytes);
   void deliver_pending();
   void on_sent(std::int32_t result);
@@ -92,10 +110,13 @@ class UringConnection final : public NativeConnection, public IoHandler, private
   bool probing_ = false;            // it is being cancelled to learn whether the socket is empty
   bool eof_ = false;                // the peer's EOF arrived
   bool eof_told_ = false;           // and the session was told (after pending_)
+  bool want_write_ = false;         // the pipe's splice out found the socket full: poll writable
   std::vector<std::byte> pending_;  // received, no room in the session yet (usually empty)
   std::size_t send_bytes_ = 0;      // bytes of the sendmsg in flight (0: none)
+  int send_flags_ = 0;              // of the sendmsg in flight
   iovec iov_[2]{};                  // what the sendmsg in flight points at
   msghdr message_{};
+  PassThrough pass_;
   TimerId timer_ = kNoTimer;
   TimePoint timer_deadline_ = TimePoint::max();
 };
