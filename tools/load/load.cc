@@ -134,6 +134,7 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
             static_cast<double>(options.connections) / options.connect_rate));
   }
   coordinator.wait_connected(workers.size(), connect_deadline);
+  if (hooks.connected) hooks.connected();
 
   // Warm up and measure.
   // With no connection at all there is nothing to measure: end at once instead of idling.
@@ -172,18 +173,29 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
                              static_cast<double>(to_ns_since_start(to) - from_ns) / 1e9, interval);
   };
   const auto start = SteadyClock::time_point(std::chrono::nanoseconds(plan.start_ns));
-  const auto mid = SteadyClock::time_point(
-      std::chrono::nanoseconds((plan.measure_start_ns + plan.measure_end_ns) / 2));
-  bool mid_done = !hooks.mid_window;
+  const auto at_ns = [](std::int64_t ns) {
+    return SteadyClock::time_point(std::chrono::nanoseconds(ns));
+  };
+  // The window's hooks in time order; each fires once, on the first wake at or after its time.
+  std::vector<std::pair<SteadyClock::time_point, const std::function<void()>*>> events;
+  const std::pair<std::int64_t, const std::function<void()>*> hook_times[] = {
+      {plan.measure_start_ns, &hooks.window_start},
+      {(plan.measure_start_ns + plan.measure_end_ns) / 2, &hooks.mid_window},
+      {plan.measure_end_ns, &hooks.window_end}};
+  for (const auto& [ns, hook] : hook_times) {
+    if (*hook) events.emplace_back(at_ns(ns), hook);
+  }
+  std::size_t fired = 0;
+  auto fire_due = [&](SteadyClock::time_point now) {
+    for (; fired < events.size() && events[fired].first <= now; ++fired) (*events[fired].second)();
+  };
   auto next_tick = start + std::chrono::seconds(1);
   auto last_tick = start;
-  while (
-      !coordinator.wait_finished(workers.size(), mid_done ? next_tick : std::min(next_tick, mid))) {
+  while (!coordinator.wait_finished(workers.size(), fired < events.size()
+                                                        ? std::min(next_tick, events[fired].first)
+                                                        : next_tick)) {
     const auto now = SteadyClock::now();
-    if (!mid_done && now >= mid) {
-      mid_done = true;
-      hooks.mid_window();
-    }
+    fire_due(now);
     if (now < next_tick) continue;
     const double seconds = std::chrono::duration<double>(now - last_tick).count();
     LiveLine line = collect_live(workers, snapshots, last_frames, seconds, interval);
@@ -203,6 +215,7 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
       break;  // a worker never reported: give up on it rather than hang
     }
   }
+  fire_due(SteadyClock::time_point::max());  // the workers finished before a wake: fire the rest
   if (hist_log) {
     // The last part-second: the workers have finished, their loops still answer.
     const auto now = SteadyClock::now();

@@ -74,9 +74,15 @@ struct LoadResult {
   std::vector<std::string> process_json;  // --processes: each child's result, as it wrote it
 };
 
+// Called on the controlling thread; each optional.
 struct RunHooks {
   std::function<void(const LiveLine&)> on_live;  // each second; default: print on stderr
-  std::function<void()> mid_window;              // once, half-way through the window
+  // Once the connections are made (or given up on), before the warm-up is planned; may block
+  // (--processes holds every child here until all have connected, so their windows line up).
+  std::function<void()> connected;
+  std::function<void()> window_start;  // as the measured window begins
+  std::function<void()> mid_window;    // once, half-way through the window
+  std::function<void()> window_end;    // as the measured window ends
 };
 
 // Throws StartError when the run cannot start.
