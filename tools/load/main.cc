@@ -55,10 +55,11 @@ int main(int argc, char** argv) {
   sweep_cmd->add_option("--out", sweep.out_dir, "Directory for sweep.json, sweep.csv, sweep.png")
       ->required();
   sweep_cmd
-      ->add_option("--server-pid", sweep.server_pids,
-                   "A server process to sample at each point (repeat for several processes on "
-                   "one port): their RSS half-way through the window (bytes per connection) and "
-                   "their CPU time over it (ns per frame, from /proc/PID/stat)")
+      ->add_option(
+          "--server-pid", sweep.server_pids,
+          "A server process to sample at each point (repeat, or PID,PID, for several processes on "
+          "one port): their RSS half-way through the window (bytes per connection) and "
+          "their CPU time over it (ns per frame, from /proc/PID/stat)")
       ->delimiter(',')
       ->transform(ringwire::cli::integer_from(1, 4'194'304));  // PID_MAX_LIMIT
 
