@@ -1,8 +1,8 @@
 #pragma once
 // What /proc says about the server side of a run, sampled by the sweep at each point: a process's
-// resident set and CPU time, and the kernel's TCP socket counts and memory (/proc/net/sockstat,
-// this network namespace; on loopback both ends of each connection count). Plain functions; any
-// thread.
+// resident set and CPU time, and the kernel's TCP socket counts and memory (/proc/net/sockstat:
+// the counts are this network namespace's, the memory the whole machine's; on loopback both ends
+// of each connection count). Plain functions; any thread.
 
 #include <sys/types.h>
 
