@@ -141,13 +141,13 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
             static_cast<double>(options.connections) / options.connect_rate));
   }
   coordinator.wait_connected(workers.size(), connect_deadline);
-  if (hooks.connected) hooks.connected();
+  const std::int64_t given_start = hooks.connected ? hooks.connected() : 0;
 
   // Warm up and measure.
   // With no connection at all there is nothing to measure: end at once instead of idling.
   const bool nothing_to_run = coordinator.established() == 0;
   RunPlan plan;
-  plan.start_ns = now_ns() + kStartLeadNs;
+  plan.start_ns = given_start != 0 ? given_start : now_ns() + kStartLeadNs;
   plan.measure_start_ns = plan.start_ns + (nothing_to_run ? 0 : to_ns(options.warmup_s));
   plan.measure_end_ns = plan.measure_start_ns + (nothing_to_run ? 0 : to_ns(options.duration_s));
   for (auto& worker : workers) worker->loop().post([&w = *worker, plan] { w.begin_run(plan); });

@@ -79,9 +79,11 @@ struct LoadResult {
 // Called on the controlling thread; each optional.
 struct RunHooks {
   std::function<void(const LiveLine&)> on_live;  // each second; default: print on stderr
-  // Once the connections are made (or given up on), before the warm-up is planned; may block
-  // (--processes holds every child here until all have connected, so their windows line up).
-  std::function<void()> connected;
+  // Once the connections are made (or given up on), before the run is planned; may block. Returns
+  // when the run starts (now_ns(): CLOCK_MONOTONIC, one clock for every process of the machine),
+  // or 0 to start 20 ms from now. --processes holds every child here until all have connected,
+  // then gives them one start: their warm-ups and windows are the same nanoseconds.
+  std::function<std::int64_t()> connected;
   std::function<void()> window_start;  // as the measured window begins
   std::function<void()> mid_window;    // once, half-way through the window
   std::function<void()> window_end;    // as the measured window ends

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,9 +11,11 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "json_report.h"
@@ -23,20 +26,18 @@ namespace ringwire::load {
 
 namespace {
 
-// The stage bytes a child writes before its JSON (which begins with '{').
+// The byte a child writes, before its JSON (which begins with '{'), once it has connected.
 constexpr char kConnected = 'C';
-constexpr char kWindowStart = 'S';
-constexpr char kMidWindow = 'M';
-constexpr char kWindowEnd = 'E';
-constexpr std::string_view kStages = "CSME";
+// Lead from the last child connecting to the common start: time for every child to wake up.
+constexpr std::int64_t kCommonStartLeadNs = 50'000'000;
 
 // What one child wrote before it ended: its JSON result, or {"start_error": line}.
 struct Child {
   pid_t pid = -1;
-  UniqueFd out;  // the child's stage bytes, then its JSON
-  UniqueFd go;   // closed by the parent once every child has connected
+  UniqueFd out;  // the child's 'C', then its JSON
+  UniqueFd go;   // a socket: the common start time is sent here, then it is closed
   std::string text;
-  std::string stages;  // the stage bytes seen so far
+  bool connected = false;
   bool open = true;
 };
 
@@ -50,19 +51,22 @@ void write_all(int fd, std::string_view text) {
   }
 }
 
-// In the child: runs its share, telling its stages on `fd` and waiting at `go` once connected;
-// then writes the result to `fd`. Never returns.
+// In the child: runs its share, saying on `fd` when it has connected and taking the common start
+// from `go`; then writes the result to `fd`. Never returns.
 [[noreturn]] void child_main(const LoadOptions& share, int fd, int go) {
   RunHooks hooks;
-  hooks.connected = [fd, go] {
+  hooks.connected = [fd, go]() -> std::int64_t {
     write_all(fd, std::string_view(&kConnected, 1));
-    char byte = 0;
-    while (::read(go, &byte, 1) < 0 && errno == EINTR) {
-    }  // end of file: the parent let every child go (or the parent is gone)
+    std::int64_t start = 0;
+    std::size_t got = 0;
+    while (got < sizeof start) {
+      const ssize_t n = ::read(go, reinterpret_cast<char*>(&start) + got, sizeof start - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return 0;  // the parent is gone: start on our own
+      got += static_cast<std::size_t>(n);
+    }
+    return start;
   };
-  hooks.window_start = [fd] { write_all(fd, std::string_view(&kWindowStart, 1)); };
-  hooks.mid_window = [fd] { write_all(fd, std::string_view(&kMidWindow, 1)); };
-  hooks.window_end = [fd] { write_all(fd, std::string_view(&kWindowEnd, 1)); };
   nlohmann::json j;
   int status = 0;
   try {
@@ -113,10 +117,10 @@ LoadResult run_load_processes(const LoadOptions& options, std::size_t processes,
     if (::pipe2(out_fds, O_CLOEXEC) != 0) {
       throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
     }
-    if (::pipe2(go_fds, O_CLOEXEC) != 0) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go_fds) != 0) {
       ::close(out_fds[0]);
       ::close(out_fds[1]);
-      throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+      throw std::runtime_error(std::string("socketpair: ") + std::strerror(errno));
     }
     const LoadOptions share = process_share(options, processes, i);
     std::fflush(nullptr);  // nothing buffered is written twice
@@ -124,7 +128,7 @@ LoadResult run_load_processes(const LoadOptions& options, std::size_t processes,
     if (pid == 0) {
       ::close(out_fds[0]);
       ::close(go_fds[1]);
-      // The earlier children's pipes: a go pipe held open here would never reach its end.
+      // The earlier children's pipes and sockets are theirs and the parent's, not this child's.
       for (std::size_t j = 0; j < i; ++j) {
         children[j].out.reset();
         children[j].go.reset();
@@ -138,38 +142,38 @@ LoadResult run_load_processes(const LoadOptions& options, std::size_t processes,
     if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     children[i].pid = pid;
   }
-  // A stage is reached when every child has reached it or ended; the window's end when the first
-  // child's window ends. Each hook fires once, in order.
-  const auto all_at = [&](char stage) {
-    return std::all_of(children.begin(), children.end(), [stage](const Child& c) {
-      return !c.open || c.stages.find(stage) != std::string::npos;
-    });
+  // Once every child has connected (or ended): one start for all, and the parent's own hooks at
+  // the common window's start, middle and end.
+  const auto all_connected = [&] {
+    return std::all_of(children.begin(), children.end(),
+                       [](const Child& c) { return c.connected || !c.open; });
   };
-  const auto any_at = [&](char stage) {
-    return std::any_of(children.begin(), children.end(), [stage](const Child& c) {
-      return !c.open || c.stages.find(stage) != std::string::npos;
-    });
-  };
-  struct Stage {
-    char byte;
-    bool every;  // every child (else the first)
-    const std::function<void()>* hook;
-    bool done = false;
-  };
-  Stage stages[] = {{kConnected, true, &hooks.connected},
-                    {kWindowStart, true, &hooks.window_start},
-                    {kMidWindow, true, &hooks.mid_window},
-                    {kWindowEnd, false, &hooks.window_end}};
-  const auto advance = [&] {
-    for (Stage& stage : stages) {
-      if (stage.done) continue;
-      if (!(stage.every ? all_at(stage.byte) : any_at(stage.byte))) return;
-      stage.done = true;
-      if (stage.byte == kConnected) {
-        for (Child& child : children) child.go.reset();  // every child plans its run now
+  bool started = false;
+  std::vector<std::pair<std::int64_t, const std::function<void()>*>> events;
+  std::size_t fired = 0;
+  const auto start_all = [&] {
+    started = true;
+    if (hooks.connected) hooks.connected();
+    const std::int64_t start = now_ns() + kCommonStartLeadNs;
+    for (Child& child : children) {
+      if (child.go) {
+        ::send(child.go.get(), &start, sizeof start, MSG_NOSIGNAL);  // a child gone: nothing
+        child.go.reset();
       }
-      if (*stage.hook) (*stage.hook)();
     }
+    const std::int64_t measure_start = start + static_cast<std::int64_t>(options.warmup_s * 1e9);
+    const std::int64_t measure_end =
+        measure_start + static_cast<std::int64_t>(options.duration_s * 1e9);
+    const std::pair<std::int64_t, const std::function<void()>*> hook_times[] = {
+        {measure_start, &hooks.window_start},
+        {(measure_start + measure_end) / 2, &hooks.mid_window},
+        {measure_end, &hooks.window_end}};
+    for (const auto& event : hook_times) {
+      if (*event.second) events.push_back(event);
+    }
+  };
+  const auto fire_due = [&](std::int64_t now) {
+    for (; fired < events.size() && events[fired].first <= now; ++fired) (*events[fired].second)();
   };
   // Read every child's pipe to its end, all at once, so no child blocks on a full pipe.
   for (;;) {
@@ -181,7 +185,16 @@ LoadResult run_load_processes(const LoadOptions& options, std::size_t processes,
       owners.push_back(&child);
     }
     if (fds.empty()) break;
-    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) break;
+    timespec timeout{};
+    const timespec* wait = nullptr;  // no event pending: until a child writes or ends
+    if (fired < events.size()) {
+      const std::int64_t left = std::max<std::int64_t>(0, events[fired].first - now_ns());
+      timeout.tv_sec = static_cast<time_t>(left / 1'000'000'000);
+      timeout.tv_nsec = static_cast<long>(left % 1'000'000'000);
+      wait = &timeout;
+    }
+    if (::ppoll(fds.data(), fds.size(), wait, nullptr) < 0 && errno != EINTR) break;
+    fire_due(now_ns());
     for (std::size_t i = 0; i < fds.size(); ++i) {
       if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
       char buffer[65536];
@@ -189,21 +202,19 @@ LoadResult run_load_processes(const LoadOptions& options, std::size_t processes,
       if (n <= 0) {
         if (n < 0 && errno == EINTR) continue;
         owners[i]->open = false;
-        owners[i]->go.reset();
       } else {
         std::string_view got(buffer, static_cast<std::size_t>(n));
-        // Stage bytes come before the JSON, and the JSON begins with '{'.
-        while (!got.empty() && owners[i]->text.empty() &&
-               kStages.find(got.front()) != std::string_view::npos) {
-          owners[i]->stages += got.front();
+        if (!owners[i]->connected && owners[i]->text.empty() && got.front() == kConnected) {
+          owners[i]->connected = true;
           got.remove_prefix(1);
         }
         owners[i]->text.append(got);
       }
     }
-    advance();
+    if (!started && all_connected()) start_all();
   }
-  advance();  // every child has ended: the stages not yet reached fire now, in order
+  if (!started) start_all();
+  fire_due(std::numeric_limits<std::int64_t>::max());  // every child has ended: the rest, in order
   std::vector<LoadResult> runs;
   std::vector<std::string> texts;
   std::string start_error;
