@@ -28,6 +28,7 @@
 #include "processes.h"
 #include "ringwire/unique_fd.h"
 #include "support/blocking_server.h"
+#include "support/server_process.h"
 
 namespace ringwire::load {
 namespace {
@@ -341,6 +342,82 @@ TEST(LoadBinary, SweepPlotTitleSaysWhatWasMeasured) {
       << gp;
   EXPECT_NE(gp.find("set yrange [0:*]"), std::string::npos) << gp;
   EXPECT_NE(gp.find("set y2range [0:*]"), std::string::npos) << gp;
+}
+
+// A sweep over --processes against two ringwire-server processes on one port, both given as
+// --server-pid: every point reports the servers' CPU over its window (as a per-frame cost), their
+// RSS, and the kernel's TCP sockets (this namespace's: other tests' sockets may add to them).
+TEST(LoadBinary, SweepSamplesEveryServerPidAndTheKernelsTcpSockets) {
+  test::ServerProcess first(
+      {"--port", "0", "--threads", "1", "--reuse-port", "--log-level", "warn"});
+  const std::uint16_t port = first.ready_port();
+  ASSERT_NE(port, 0);
+  test::ServerProcess second(
+      {"--port", std::to_string(port), "--threads", "1", "--reuse-port", "--log-level", "warn"});
+  ASSERT_EQ(second.ready_port(), port);
+  char dir[] = "/tmp/load_binary_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const Outcome r = run_load_binary({"sweep",
+                                     "--port",
+                                     std::to_string(port),
+                                     "--connections",
+                                     "2,4",
+                                     "--processes",
+                                     "2",
+                                     "--depth",
+                                     "8",
+                                     "--duration",
+                                     "500ms",
+                                     "--warmup",
+                                     "100ms",
+                                     "--no-live",
+                                     "--server-pid",
+                                     std::to_string(first.pid()),
+                                     "--server-pid",
+                                     std::to_string(second.pid()),
+                                     "--out",
+                                     dir});
+  std::ifstream json_in(std::string(dir) + "/sweep.json");
+  const auto j = nlohmann::json::parse(json_in, nullptr, false);
+  std::ifstream csv_in(std::string(dir) + "/sweep.csv");
+  std::string header;
+  std::getline(csv_in, header);
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("srv ns/frame"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tcp mem MB"), std::string::npos) << r.out;
+  EXPECT_NE(header.find("server_cpu_ns_per_frame,tcp_inuse,tcp_orphan,tcp_tw,tcp_alloc,"
+                        "tcp_mem_bytes"),
+            std::string::npos)
+      << header;
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j.at("server_pids"), nlohmann::json::array({first.pid(), second.pid()}));
+  const auto& points = j.at("points");
+  ASSERT_EQ(points.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& point = points[i];
+    const std::uint64_t connections = i == 0 ? 2 : 4;
+    EXPECT_EQ(point.at("connections").get<std::uint64_t>(), connections);
+    EXPECT_EQ(point.at("errors").get<int>(), 0);
+    EXPECT_EQ(point.at("options").at("processes").get<int>(), 2);
+    EXPECT_EQ(point.at("processes").size(), 2u);
+    // Both ends of each connection are this namespace's TCP sockets.
+    EXPECT_GE(point.at("tcp_sockstat").at("inuse").get<std::uint64_t>(), 2 * connections);
+    EXPECT_TRUE(point.at("tcp_sockstat").at("mem_bytes").is_number_unsigned());  // 0 when idle
+    // Closed loop at depth 8 keeps the servers busy: well over one 10 ms clock tick of CPU in a
+    // half-second window. The window is sampled on the parent's clock at the children's common
+    // start and end (a loaded machine may wake it late, hence the slack).
+    const auto& cpu = point.at("server_cpu");
+    EXPECT_GT(cpu.at("seconds").get<double>(), 0);
+    EXPECT_GT(cpu.at("window_s").get<double>(), 0.1);
+    EXPECT_LT(cpu.at("window_s").get<double>(), 2.0);
+    EXPECT_GT(cpu.at("ns_per_frame").get<double>(), 0);
+    EXPECT_NEAR(cpu.at("ns_per_frame").get<double>(),
+                cpu.at("seconds").get<double>() / cpu.at("window_s").get<double>() /
+                    point.at("frames_per_s").get<double>() * 1e9,
+                1);
+    EXPECT_GT(point.at("server_rss_bytes").get<std::uint64_t>(), 0u);
+  }
 }
 
 // --processes: the children's results merge exactly: the merged latency histogram is the one

@@ -54,6 +54,18 @@ TEST(LoadOpenLoop, ScheduledLatencyShowsServerStallsActualSendDoesNot) {
   EXPECT_EQ(r.fairness.stalled, 0u);  // 200 ms gaps are under the stall threshold
 }
 
+// A connection is stalled after a second without a reply, or in open loop after twice its own
+// interval between frames when that is longer (100,000 connections at 30,000/s: 3.3 s each).
+TEST(LoadOpenLoop, StallGapIsASecondOrTwiceEachConnectionsInterval) {
+  LoadOptions o;
+  o.connections = 100'000;
+  EXPECT_EQ(stall_gap_ns(o), kStallGapNs);  // closed loop
+  o.rate = 30'000;
+  EXPECT_NEAR(static_cast<double>(stall_gap_ns(o)), 2 * 100'000 / 30'000.0 * 1e9, 1e3);
+  o.connections = 16;
+  EXPECT_EQ(stall_gap_ns(o), kStallGapNs);
+}
+
 TEST(LoadOpenLoop, AchievedRateWithinOnePercentOfRequested) {
   BlockingServer server;
   LoadOptions o = quiet_options(server.port());

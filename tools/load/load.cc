@@ -32,7 +32,7 @@ constexpr auto kFinishGrace = std::chrono::seconds(5);
 
 std::int64_t to_ns(double seconds) { return static_cast<std::int64_t>(seconds * 1e9); }
 
-Fairness fairness_of(const ThreadStats& totals) {
+Fairness fairness_of(const ThreadStats& totals, std::int64_t stall_gap) {
   Fairness f;
   std::vector<std::uint64_t> frames = totals.connection_frames;
   if (frames.empty()) return f;
@@ -51,7 +51,7 @@ Fairness fairness_of(const ThreadStats& totals) {
   for (std::size_t i = 0; i < totals.connection_frames.size(); ++i) {
     const std::int64_t gap = totals.connection_max_gap_ns[i];
     f.max_gap_ns = std::max(f.max_gap_ns, gap);
-    if (gap > kStallGapNs || totals.connection_frames[i] == 0) ++f.stalled;
+    if (gap > stall_gap || totals.connection_frames[i] == 0) ++f.stalled;
   }
   return f;
 }
@@ -88,6 +88,13 @@ LiveLine collect_live(std::vector<std::unique_ptr<Worker>>& workers,
 }
 
 }  // namespace
+
+std::int64_t stall_gap_ns(const LoadOptions& options) {
+  if (!options.open_loop()) return kStallGapNs;
+  // At 100,000 connections and 30,000 frames/s each connection sends every 3.3 s: not a stall.
+  const double interval_ns = static_cast<double>(options.connections) / options.rate * 1e9;
+  return std::max(kStallGapNs, static_cast<std::int64_t>(2 * interval_ns));
+}
 
 double epoch_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -134,12 +141,13 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
             static_cast<double>(options.connections) / options.connect_rate));
   }
   coordinator.wait_connected(workers.size(), connect_deadline);
+  const std::int64_t given_start = hooks.connected ? hooks.connected() : 0;
 
   // Warm up and measure.
   // With no connection at all there is nothing to measure: end at once instead of idling.
   const bool nothing_to_run = coordinator.established() == 0;
   RunPlan plan;
-  plan.start_ns = now_ns() + kStartLeadNs;
+  plan.start_ns = given_start != 0 ? given_start : now_ns() + kStartLeadNs;
   plan.measure_start_ns = plan.start_ns + (nothing_to_run ? 0 : to_ns(options.warmup_s));
   plan.measure_end_ns = plan.measure_start_ns + (nothing_to_run ? 0 : to_ns(options.duration_s));
   for (auto& worker : workers) worker->loop().post([&w = *worker, plan] { w.begin_run(plan); });
@@ -172,18 +180,29 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
                              static_cast<double>(to_ns_since_start(to) - from_ns) / 1e9, interval);
   };
   const auto start = SteadyClock::time_point(std::chrono::nanoseconds(plan.start_ns));
-  const auto mid = SteadyClock::time_point(
-      std::chrono::nanoseconds((plan.measure_start_ns + plan.measure_end_ns) / 2));
-  bool mid_done = !hooks.mid_window;
+  const auto at_ns = [](std::int64_t ns) {
+    return SteadyClock::time_point(std::chrono::nanoseconds(ns));
+  };
+  // The window's hooks in time order; each fires once, on the first wake at or after its time.
+  std::vector<std::pair<SteadyClock::time_point, const std::function<void()>*>> events;
+  const std::pair<std::int64_t, const std::function<void()>*> hook_times[] = {
+      {plan.measure_start_ns, &hooks.window_start},
+      {(plan.measure_start_ns + plan.measure_end_ns) / 2, &hooks.mid_window},
+      {plan.measure_end_ns, &hooks.window_end}};
+  for (const auto& [ns, hook] : hook_times) {
+    if (*hook) events.emplace_back(at_ns(ns), hook);
+  }
+  std::size_t fired = 0;
+  auto fire_due = [&](SteadyClock::time_point now) {
+    for (; fired < events.size() && events[fired].first <= now; ++fired) (*events[fired].second)();
+  };
   auto next_tick = start + std::chrono::seconds(1);
   auto last_tick = start;
-  while (
-      !coordinator.wait_finished(workers.size(), mid_done ? next_tick : std::min(next_tick, mid))) {
+  while (!coordinator.wait_finished(workers.size(), fired < events.size()
+                                                        ? std::min(next_tick, events[fired].first)
+                                                        : next_tick)) {
     const auto now = SteadyClock::now();
-    if (!mid_done && now >= mid) {
-      mid_done = true;
-      hooks.mid_window();
-    }
+    fire_due(now);
     if (now < next_tick) continue;
     const double seconds = std::chrono::duration<double>(now - last_tick).count();
     LiveLine line = collect_live(workers, snapshots, last_frames, seconds, interval);
@@ -203,6 +222,7 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
       break;  // a worker never reported: give up on it rather than hang
     }
   }
+  fire_due(SteadyClock::time_point::max());  // the workers finished before a wake: fire the rest
   if (hist_log) {
     // The last part-second: the workers have finished, their loops still answer.
     const auto now = SteadyClock::now();
@@ -238,7 +258,7 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
   result.connections_per_s = static_cast<double>(t.churn_cycles) / window;
   result.bytes_per_s = static_cast<double>(t.bytes_sent + t.bytes_received) / window;
   result.cpu_ns_per_frame = frames > 0 ? result.cpu_s * 1e9 / static_cast<double>(frames) : 0;
-  result.fairness = fairness_of(t);
+  result.fairness = fairness_of(t, stall_gap_ns(options));
 
   for (std::size_t i = 0; i < result.thread_cpu_fraction.size(); ++i) {
     if (result.thread_cpu_fraction[i] > kSaturatedCpuFraction) {
@@ -265,7 +285,7 @@ LoadResult run_load(const LoadOptions& requested, const RunHooks& hooks) {
   if (result.fairness.stalled > 0) {
     result.warnings.push_back(
         fmt::format("{} connections stalled (no reply for over {:.1f} s, or none at all)",
-                    result.fairness.stalled, static_cast<double>(kStallGapNs) / 1e9));
+                    result.fairness.stalled, static_cast<double>(stall_gap_ns(options)) / 1e9));
   }
   return result;
 }

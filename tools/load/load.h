@@ -26,8 +26,10 @@ class StartError : public std::runtime_error {
 inline constexpr double kSaturatedCpuFraction = 0.90;
 // Open loop: p99 of (issued - scheduled) above this means the schedule fell behind the clock.
 inline constexpr std::uint64_t kScheduleLagLimitNs = 1'000'000;
-// A connection with no reply for this long inside the window is reported as stalled.
+// A connection with no reply for this long inside the window is reported as stalled (open loop:
+// or for twice its own interval between frames, connections / rate, if that is longer).
 inline constexpr std::int64_t kStallGapNs = 1'000'000'000;
+std::int64_t stall_gap_ns(const LoadOptions& options);
 
 struct LiveLine {
   double elapsed_s = 0;
@@ -47,7 +49,7 @@ struct Fairness {
   std::uint64_t median_frames = 0;
   std::uint64_t max_frames = 0;
   double cv = 0;            // coefficient of variation of frames per connection
-  std::size_t stalled = 0;  // connections with a gap > kStallGapNs (or none at all)
+  std::size_t stalled = 0;  // connections with a gap > stall_gap_ns() (or none at all)
   std::int64_t max_gap_ns = 0;
 };
 
@@ -74,9 +76,17 @@ struct LoadResult {
   std::vector<std::string> process_json;  // --processes: each child's result, as it wrote it
 };
 
+// Called on the controlling thread; each optional.
 struct RunHooks {
   std::function<void(const LiveLine&)> on_live;  // each second; default: print on stderr
-  std::function<void()> mid_window;              // once, half-way through the window
+  // Once the connections are made (or given up on), before the run is planned; may block. Returns
+  // when the run starts (now_ns(): CLOCK_MONOTONIC, one clock for every process of the machine),
+  // or 0 to start 20 ms from now. --processes holds every child here until all have connected,
+  // then gives them one start: their warm-ups and windows are the same nanoseconds.
+  std::function<std::int64_t()> connected;
+  std::function<void()> window_start;  // as the measured window begins
+  std::function<void()> mid_window;    // once, half-way through the window
+  std::function<void()> window_end;    // as the measured window ends
 };
 
 // Throws StartError when the run cannot start.

@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <string>
 
-#include "flag_bounds.h"
 #include "find_max.h"
+#include "flag_bounds.h"
 #include "hgrm.h"
 #include "json_report.h"
 #include "load.h"
@@ -39,14 +39,15 @@ int main(int argc, char** argv) {
   CLI::App* sweep_cmd = app.add_subcommand(
       "sweep",
       "Connection-scaling profile: one measured run per --connections point (each after its "
-      "warm-up), then a table, DIR/sweep.json, DIR/sweep.csv and DIR/sweep.png");
+      "warm-up; over --processes children when given), then a table, DIR/sweep.json, "
+      "DIR/sweep.csv and DIR/sweep.png. Each point also reports the kernel's TCP sockets and "
+      "their memory (/proc/net/sockstat, half-way through the window)");
   // The same run options, bound to the same struct, so they may come before or after "sweep".
   add_run_options(*sweep_cmd, options);
   sweep_cmd->remove_option(sweep_cmd->get_option("--connections"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--json"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--hgrm"));
   sweep_cmd->remove_option(sweep_cmd->get_option("--hist-log"));
-  sweep_cmd->remove_option(sweep_cmd->get_option("--processes"));
   sweep_cmd->add_option("--connections,-c", sweep.connections, "Connection counts, e.g. 1,10,100")
       ->delimiter(',')
       ->transform(ringwire::cli::integer_from(1, kMaxConnections))
@@ -54,8 +55,12 @@ int main(int argc, char** argv) {
   sweep_cmd->add_option("--out", sweep.out_dir, "Directory for sweep.json, sweep.csv, sweep.png")
       ->required();
   sweep_cmd
-      ->add_option("--server-pid", sweep.server_pid,
-                   "Sample this server process's RSS at each point: bytes per connection")
+      ->add_option(
+          "--server-pid", sweep.server_pids,
+          "A server process to sample at each point (repeat, or PID,PID, for several processes on "
+          "one port): their RSS half-way through the window (bytes per connection) and "
+          "their CPU time over it (ns per frame, from /proc/PID/stat)")
+      ->delimiter(',')
       ->transform(ringwire::cli::integer_from(1, 4'194'304));  // PID_MAX_LIMIT
 
   FindMaxOptions find;
