@@ -360,7 +360,7 @@ void FrameSession::settle() {
   if (state_ == ConnectionState::kFlushing && unsent() == 0 && !late_) finish_flush();
   if (state_ == ConnectionState::kClosed) return;
   update_backpressure();
-  if (input_.mapped() && input_.empty() && !read_in_flight_) lender_.give_back(input_);
+  if (input_.mapped() && input_.empty()) lender_.give_back(input_);
   replies_.shed_idle_rings();
 }
 
@@ -385,11 +385,7 @@ void FrameSession::start_lingering() {
   state_ = ConnectionState::kLingering;
   if (pipe_bytes() > 0 || transit_left_ > 0) pipe_discarded_ = true;
   replies_.drop();
-  if (read_in_flight_) {
-    input_.clear();  // the kernel may still write into it: what arrives is dropped anyway
-  } else {
-    lender_.give_back(input_);
-  }
+  lender_.give_back(input_);
   transit_prefix_ = transit_left_ = pipe_held_ = 0;
   pipe_full_ = peek_next_ = false;
   deadline_ = transport_.now() + kLingerTimeout;

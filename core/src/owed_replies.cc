@@ -68,17 +68,8 @@ void OwedReplies::shed_idle_rings() {
   if (output_.mapped() && output_.empty()) lender_.give_back(output_);
 }
 
-// The one place input bytes leave the ring. consume() rewinds an emptied ring to its first pages;
-// while the transport's read is in flight that would move the free region away from where the
-// kernel writes (received(n) would then commit bytes that are not the ones read), so the ring is
-// consumed in place meanwhile. It rewinds at a later consume(), or goes back to the pool empty.
-void OwedReplies::consume_input(std::size_t n) {
-  if (input_in_place_) {
-    input_.consume_in_place(n);
-  } else {
-    input_.consume(n);
-  }
-}
+// The one place input bytes leave the ring.
+void OwedReplies::consume_input(std::size_t n) { input_.consume(n); }
 
 void OwedReplies::drop() {
   echo_bytes_ = skipped_bytes_ = in_flight_ = outside_ = 0;

@@ -390,49 +390,6 @@ TEST_F(FrameSessionTest, AsynchronousSendKeepsItsBytesWhileTheOutputGrows) {
   EXPECT_EQ(sent_, expected_replies({written, big, big, big}));
 }
 
-// A completion transport hands read_room() to the kernel and learns only later what arrived:
-// meanwhile the replies owed are sent and the ring empties, yet the room must stay where it was.
-TEST_F(FrameSessionTest, ReadInFlightKeepsItsRoomWhileTheRingEmpties) {
-  session_.start();
-  const Bytes first = frame_of(100, 1);
-  deliver(first, 1 << 20);
-  const std::span<std::byte> room = session_.read_room();
-  ASSERT_FALSE(room.empty());
-  session_.reading(true);
-  send_all();  // the ring is empty now
-  session_.settle();
-  EXPECT_EQ(stats_.ring_bytes_lent.get(), RingPool::kMinRingCapacity) << "ring given back";
-  // The "kernel" writes the next frame where it was told to, and says so.
-  const Bytes second = frame_of(50, 2);
-  std::memcpy(room.data(), second.data(), second.size());
-  session_.reading(false);
-  session_.received(second.size());
-  send_all();
-  EXPECT_EQ(sent_, concat({first, second}));
-  session_.settle();
-  EXPECT_EQ(stats_.ring_bytes_lent.get(), 0u) << "an idle ring is given back once nothing reads";
-}
-
-// Lingering drops what arrives; a read in flight then writes into a ring that is only cleared.
-TEST_F(FrameSessionTest, LingeringWithAReadInFlightKeepsTheRingUntilTheReadReturns) {
-  session_.start();
-  deliver(frame_of(10, 1), 1 << 20);
-  const std::span<std::byte> room = session_.read_room();
-  session_.reading(true);
-  session_.begin_drain();
-  send_all();
-  session_.settle();  // quiet: shuts the write side and lingers
-  ASSERT_TRUE(session_.lingering());
-  EXPECT_EQ(shutdowns_, 1);
-  EXPECT_GT(stats_.ring_bytes_lent.get(), 0u);
-  std::memset(room.data(), 0x55, 16);
-  session_.reading(false);
-  session_.received(16);
-  session_.settle();
-  EXPECT_EQ(stats_.ring_bytes_lent.get(), 0u);
-  EXPECT_EQ(sent_, frame_of(10, 1)) << "bytes that arrived while lingering are not answered";
-}
-
 TEST_F(FrameSessionTest, LateReplyKeepsItsPlaceInTheOrder) {
   session_.start();
   Bytes deferred = frame_of(8, 0);

@@ -75,23 +75,6 @@ TEST_F(OwedRepliesTest, BytesInFlightAreNotOwedTwiceAndStayWhereTheyAre) {
   EXPECT_EQ(owed().size(), 6 + RingPool::kMinRingCapacity);
 }
 
-TEST_F(OwedRepliesTest, WhileAReadIsInFlightTheInputIsConsumedInPlace) {
-  receive("eeeeSS");
-  replies_.echo(4);
-  replies_.skip(2);
-  const std::byte* room = input_.writable().data();  // where the kernel is writing
-  replies_.keep_input_in_place(true);
-  EXPECT_TRUE(replies_.sent(4));
-  EXPECT_TRUE(input_.empty());
-  EXPECT_EQ(input_.writable().data(), room) << "the free region moved under the read";
-  replies_.keep_input_in_place(false);
-  receive("ab");
-  replies_.skip(2);
-  EXPECT_EQ(input_.writable().data(), input_.readable().data())
-      << "with no read in flight an emptied ring rewinds to its start";
-  EXPECT_NE(input_.writable().data(), room);
-}
-
 TEST_F(OwedRepliesTest, PassedThroughBytesFollowTheRingBytes) {
   receive("pre");
   replies_.pass_through(3, 100);

@@ -15,9 +15,9 @@
 //   (*a non-echo frame decoded while echoed bytes are owed: decoding pauses until they are sent)
 //
 // The transport side, each call an entry point of the transport's own event:
-//   read step:   read_room() -> the transport reads into it -> received(n) | peer_finished();
-//                an asynchronous transport says reading(true) when it hands the room to the
-//                kernel, reading(false) when the read completes (the ring stays put meanwhile)
+//   read step:   read_room() -> the transport reads into it -> received(n) | peer_finished()
+//                (a completion transport reads into buffers of its own and copies in: the room
+//                is never the kernel's)
 //   send step:   owed() -> the transport sends (some of) it -> sent(n); an asynchronous
 //                transport says sending(n) when it hands bytes to the kernel, sent(n) when done
 //   pass-through (optional, a transport that can move bytes outside the rings): peeked(),
@@ -122,14 +122,6 @@ class FrameSession final : private ReplyWriter {
   // Free space in the input ring to read into; empty when no reading should happen now (or no
   // ring could be had: the session then closes).
   std::span<std::byte> read_room();
-  // An asynchronous transport handed read_room() to the kernel (true), or has it back (false,
-  // said before received(), peer_finished() or failed()). Meanwhile the input ring stays mapped
-  // where it is: its free region does not move, and it is not given back (only cleared when
-  // lingering begins).
-  void reading(bool in_flight) {
-    read_in_flight_ = in_flight;
-    replies_.keep_input_in_place(in_flight);  // it consumes sent and skipped input bytes
-  }
   void received(std::size_t n);
   void peer_finished();
   void failed();  // the socket failed or was reset
@@ -228,7 +220,6 @@ class FrameSession final : private ReplyWriter {
   bool peer_finished_ = false;
   bool draining_ = false;
   bool released_ = false;
-  bool read_in_flight_ = false;  // the transport's read into the input ring is in the kernel
   std::shared_ptr<LateReplySlot> late_;  // a frame waits for its late reply: decoding pauses
   TimePoint last_progress_{};
   TimePoint deadline_ = TimePoint::max();

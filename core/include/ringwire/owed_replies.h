@@ -12,9 +12,6 @@
 // it (the output ring is empty); otherwise its bytes are copied behind the written replies.
 // Bytes handed to an asynchronous send stay where they are until sent(): the input ring never
 // moves while it holds owed bytes, and an output ring outgrown meanwhile is kept until then.
-// Likewise a read in flight into the input ring's free region (keep_input_in_place): consuming
-// sent or skipped bytes then never rewinds an emptied ring to its start, where the kernel's write
-// would no longer land on the region it was given.
 
 #include <array>
 #include <cstddef>
@@ -64,10 +61,6 @@ class OwedReplies {
   std::size_t outside() const { return outside_; }
   void sent_outside(std::size_t n) { outside_ -= n; }
 
-  // An asynchronous transport's read into the input ring's free region is in flight (true) or
-  // done (false): meanwhile input bytes are consumed in place (RingBuffer::consume_in_place).
-  void keep_input_in_place(bool keep) { input_in_place_ = keep; }
-
   // ---- state ----
   std::size_t unsent() const { return echo_bytes_ + output_.size() + outside_; }
   std::size_t in_flight() const { return in_flight_; }
@@ -91,7 +84,6 @@ class OwedReplies {
   std::size_t skipped_bytes_ = 0;  // a decoded non-echo frame right after that prefix
   std::size_t in_flight_ = 0;      // owed ring bytes handed to an asynchronous send
   std::size_t outside_ = 0;        // owed bytes of whole frames passed through
-  bool input_in_place_ = false;    // a read into the input ring's free region is in flight
 };
 
 }  // namespace ringwire

@@ -50,8 +50,6 @@ class RingBuffer {
     read_ += n;
     if (read_ == write_) read_ = write_ = 0;  // reuse the same first pages while traffic is light
   }
-  // consume() that never moves the free region: for while a read into writable() is in flight.
-  void consume_in_place(std::size_t n) { read_ += n; }
   void clear() { read_ = write_ = 0; }
 
  private:
