@@ -58,13 +58,17 @@ std::optional<ServerConfig> parse_server_options(int argc, char** argv, int& exi
           },
           fmt::format("{{{}}}", fmt::join(engine_names(), ","))))
       ->capture_default_str();
-  CLI::Option* backend = app.add_option("--backend", config.backend,
-                                        "Poller of the native engine (default: the platform's best)"
+  CLI::Option* backend =
+      app.add_option("--backend", config.backend,
+                     "Poller of the native engine (default: epoll on Linux, kqueue on BSD and "
+                     "macOS; io_uring measures ahead of epoll on small frames, "
+                     "many connections and accept churn but behind on large "
+                     "frames and on one connection's latency: bench/RESULTS.md)"
 #if RINGWIRE_KQUEUE_DOUBLE
-                                        "; kqueue here is the Linux test double, not real kqueue"
+                     "; kqueue here is the Linux test double, not real kqueue"
 #endif
-                                        )
-                             ->check(CLI::IsMember(available_backends()));
+                     )
+          ->check(CLI::IsMember(available_backends()));
   app.add_option("--max-frame", config.max_frame, "Largest payload accepted, in bytes")
       ->transform(cli::integer_from(1, cli::kMaxFrameLimit))
       ->capture_default_str();
