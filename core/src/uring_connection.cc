@@ -97,9 +97,16 @@ void UringConnection::settle() {
     // A splice out frees the channel and decoding resumes behind it (it may start a frame passing
     // through, or find an error and go on to linger, where waiting bytes are dropped): what waits
     // for room goes in now, for no later event may come. Until nothing moves.
+    // A send that empties what is owed may also end a flush, and only the session closes.
     for (;;) {
+      const std::size_t unsent = session_.unsent();
       send_step();
-      if (session_.closed() || pending_.empty()) break;
+      if (session_.closed()) break;
+      if (pending_.empty()) {
+        if (session_.unsent() == unsent) break;
+        session_.settle();
+        continue;
+      }
       const auto before = std::tuple(pending_.size(), session_.pipe_bytes(), session_.state());
       deliver_pending();
       session_.settle();
