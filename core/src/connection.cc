@@ -12,12 +12,12 @@ Connection::Connection(ConnectionContext& context, UniqueFd socket, const Socket
       socket_(std::move(socket)),
       peer_(peer),
       session_(context.session, *this),
-      pass_(context.pipes, context.pass_through) {}
+      pass_(context.pipes, context.pass_through),
+      timer_(context.loop) {}
 
 Connection::~Connection() {
   // Normally settle() released everything; this covers destruction of a live connection (the
   // owner going away with its loop).
-  ctx_.loop.cancel_timer(timer_);
   if (token_ != 0 && socket_) ctx_.loop.remove_io(token_);
   pass_.release(session_);
 }
@@ -57,13 +57,6 @@ void Connection::send_owed() {
   settle();
 }
 
-void Connection::on_timer() {
-  timer_ = kNoTimer;
-  timer_deadline_ = TimePoint::max();
-  session_.on_deadline();
-  settle();
-}
-
 void Connection::settle() {
   session_.settle();
   if (!session_.closed()) {
@@ -71,18 +64,13 @@ void Connection::settle() {
     Interest interest = session_.wants_read() ? Interest::kRead : Interest::kNone;
     if (want_write_) interest = interest | Interest::kWrite;
     ctx_.loop.set_interest(token_, interest);
-    if (session_.deadline() != timer_deadline_) {
-      ctx_.loop.cancel_timer(timer_);
-      timer_ = kNoTimer;
-      timer_deadline_ = session_.deadline();
-      if (timer_deadline_ != TimePoint::max()) {
-        timer_ = ctx_.loop.add_timer(timer_deadline_, [this] { on_timer(); });
-      }
-    }
+    timer_.follow(session_.deadline(), [this] {
+      session_.on_deadline();
+      settle();
+    });
     return;
   }
-  ctx_.loop.cancel_timer(timer_);
-  timer_ = kNoTimer;
+  timer_.stop();
   ctx_.loop.remove_io(token_);
   token_ = 0;
   pass_.release(session_);

@@ -19,12 +19,12 @@ UringConnection::UringConnection(ConnectionContext& context, UniqueFd socket,
       socket_(std::move(socket)),
       peer_(peer),
       session_(context.session, *this),
-      pass_(context.pipes, context.pass_through) {}
+      pass_(context.pipes, context.pass_through),
+      timer_(context.loop) {}
 
 UringConnection::~UringConnection() {
   // Normally settle() released everything; this covers destruction of a live connection (the
   // owner going away with its loop): the kernel must be done with the rings before they go.
-  ctx_.loop.cancel_timer(timer_);
   if (token_ == 0) return;
   try {
     if (receiving_ || send_bytes_ > 0) ctx_.loop.cancel_all_now(token_);
@@ -78,13 +78,6 @@ void UringConnection::send_owed() {
   settle();
 }
 
-void UringConnection::on_timer() {
-  timer_ = kNoTimer;
-  timer_deadline_ = TimePoint::max();
-  session_.on_deadline();
-  settle();
-}
-
 void UringConnection::settle() {
   session_.settle();
   // Bytes waiting for room go in once the session has settled (it may have just resumed reading:
@@ -116,18 +109,13 @@ void UringConnection::settle() {
   if (!session_.closed()) receive_step();  // may close the session (no ring could be had)
   if (!session_.closed()) {
     pass_.settle(session_);
-    if (session_.deadline() != timer_deadline_) {
-      ctx_.loop.cancel_timer(timer_);
-      timer_ = kNoTimer;
-      timer_deadline_ = session_.deadline();
-      if (timer_deadline_ != TimePoint::max()) {
-        timer_ = ctx_.loop.add_timer(timer_deadline_, [this] { on_timer(); });
-      }
-    }
+    timer_.follow(session_.deadline(), [this] {
+      session_.on_deadline();
+      settle();
+    });
     return;
   }
-  ctx_.loop.cancel_timer(timer_);
-  timer_ = kNoTimer;
+  timer_.stop();
   // The rings go back to the pool below: the kernel must be done with them first.
   if (receiving_ || send_bytes_ > 0) ctx_.loop.cancel_all_now(token_);
   receiving_ = false;

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <functional>
 
+#include "ringwire/deadline_timer.h"
 #include "ringwire/event_loop.h"
 #include "ringwire/frame_session.h"
 #include "ringwire/native_connection.h"
@@ -72,7 +73,6 @@ class Connection final : public NativeConnection, public IoHandler, private Sess
   bool receive_once();
   bool peek_header();
   void send_step();
-  void on_timer();
   // Every entry point ends here: interest and timer from the session's state, or, once closed,
   // releases everything and calls on_closed (which destroys us) as its very last step.
   void settle();
@@ -84,8 +84,7 @@ class Connection final : public NativeConnection, public IoHandler, private Sess
   IoToken token_ = 0;
   PassThrough pass_;
   bool want_write_ = false;  // a send was partial: wait for the socket to drain
-  TimerId timer_ = kNoTimer;
-  TimePoint timer_deadline_ = TimePoint::max();
+  DeadlineTimer timer_;
 };
 
 }  // namespace ringwire

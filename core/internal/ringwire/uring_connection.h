@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "ringwire/connection.h"
+#include "ringwire/deadline_timer.h"
 #include "ringwire/event_loop.h"
 #include "ringwire/frame_session.h"
 #include "ringwire/native_connection.h"
@@ -94,7 +95,6 @@ class UringConnection final : public NativeConnection, public IoHandler, private
   void on_sent(std::int32_t result);
   void send_step();
   void receive_step();
-  void on_timer();
   // Every entry point ends here: the next operations and the timer from the session's state, or,
   // once closed, cancels what is in flight, releases everything and calls on_closed (which
   // destroys us) as its very last step.
@@ -117,8 +117,7 @@ class UringConnection final : public NativeConnection, public IoHandler, private
   iovec iov_[2]{};                  // what the sendmsg in flight points at
   msghdr message_{};
   PassThrough pass_;
-  TimerId timer_ = kNoTimer;
-  TimePoint timer_deadline_ = TimePoint::max();
+  DeadlineTimer timer_;
 };
 
 }  // namespace ringwire
