@@ -91,19 +91,17 @@ void UringConnection::settle() {
     // through, or find an error and go on to linger, where waiting bytes are dropped): what waits
     // for room goes in now, for no later event may come. Until nothing moves.
     // A send that empties what is owed may also end a flush, and only the session closes.
+    const auto progress = [this] {
+      return std::tuple(session_.unsent(), pending_.size(), session_.pipe_bytes(),
+                        session_.state());
+    };
     for (;;) {
-      const std::size_t unsent = session_.unsent();
+      const auto before = progress();
       send_step();
       if (session_.closed()) break;
-      if (pending_.empty()) {
-        if (session_.unsent() == unsent) break;
-        session_.settle();
-        continue;
-      }
-      const auto before = std::tuple(pending_.size(), session_.pipe_bytes(), session_.state());
-      deliver_pending();
+      if (!pending_.empty()) deliver_pending();
       session_.settle();
-      if (std::tuple(pending_.size(), session_.pipe_bytes(), session_.state()) == before) break;
+      if (session_.closed() || progress() == before) break;
     }
   }
   if (!session_.closed()) receive_step();  // may close the session (no ring could be had)
