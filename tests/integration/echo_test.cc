@@ -164,6 +164,52 @@ TEST_P(EchoTest, ThousandConnectAndCloseInARowThenANormalEcho) {
   EXPECT_EQ(server.stats()[&LoopStats::connections_accepted], 1001u);
 }
 
+// Peers that reset (RST) at every point of a frame's life, each once the server has read what it
+// sent: at once, mid-header, mid-frame, with small replies owed, mid-way through a large frame
+// (passing through where the engine does so) and with a large reply owed. Each is closed and
+// counted; the server goes on serving.
+TEST_P(EchoTest, ThousandPeersResettingAtEveryPointOfAFrameThenANormalEcho) {
+  TestServer server(config());
+  const Bytes small = make_frame(random_payload(64, 1));
+  const Bytes large = make_frame(random_payload(256 * 1024, 2));
+  const auto part = [](const Bytes& frame, std::size_t n) { return std::span(frame).first(n); };
+  std::uint64_t sent = 0;
+  for (int i = 0; i < 1000; ++i) {
+    TestClient peer(server.port());
+    const auto send = [&](std::span<const std::byte> bytes) {
+      peer.send_all(bytes);
+      sent += bytes.size();
+    };
+    switch (i % 6) {
+      case 0:
+        break;
+      case 1:
+        send(part(small, 2));
+        break;
+      case 2:
+        send(part(small, small.size() / 2));
+        break;
+      case 3:
+        for (int k = 0; k < 8; ++k) send(small);
+        break;
+      case 4:
+        send(part(large, large.size() / 2));
+        break;
+      default:
+        send(large);
+        break;
+    }
+    ASSERT_TRUE(wait_until([&] { return server.stats()[&LoopStats::bytes_received] == sent; }))
+        << "peer " << i;
+    peer.reset();
+  }
+  TestClient client(server.port());
+  client.send_frame(random_payload(32, 1));
+  EXPECT_EQ(client.receive_frame(), random_payload(32, 1));
+  EXPECT_TRUE(wait_until([&] { return server.stats()[&LoopStats::connections_open] == 1; }));
+  EXPECT_EQ(server.stats()[&LoopStats::connections_accepted], 1001u);
+}
+
 TEST_P(EchoTest, DiscardServiceCountsFramesAndRepliesNothing) {
   ServerConfig c = config();
   c.service = "discard";

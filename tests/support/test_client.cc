@@ -110,6 +110,14 @@ bool TestClient::wait_closed() {
 
 void TestClient::shutdown_write() { ::shutdown(socket_.get(), SHUT_WR); }
 
+void TestClient::reset() {
+  const linger abortive{1, 0};
+  if (::setsockopt(socket_.get(), SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive) != 0) {
+    throw std::system_error(errno, std::generic_category(), "setsockopt SO_LINGER");
+  }
+  socket_.reset();
+}
+
 bool echoes(TestClient& client, const Bytes& payload) {
   try {
     client.send_frame(payload);

@@ -39,6 +39,8 @@ class TestClient {
   bool wait_closed();
   void shutdown_write();
   void close() { socket_.reset(); }
+  // Closes with a reset (RST, SO_LINGER 0) instead of a FIN, dropping anything unsent.
+  void reset();
 
  private:
   UniqueFd socket_;
